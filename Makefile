@@ -1,0 +1,53 @@
+# `make demo` and `make test` work on a fresh machine: they create the venv,
+# install the package and the system libraries it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench-ingest bench-query clean system-deps
+
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1'; then \
+	  echo "installing libmagic1 (python-magic needs it)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libmagic1 >/dev/null; \
+	  else echo "libmagic1 is missing: run 'sudo apt-get install libmagic1'" >&2; exit 1; fi; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@rm -rf demo-index
+	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/maildir --source personal
+	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/archive.mbox --source archive
+	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/eml --source exports
+	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/takeout.mbox --source gmail
+	@echo; echo '$$ mailindex search --from alice@example.com --limit 5'
+	@$(VENV)/bin/mailindex --index demo-index search --from alice@example.com --limit 5
+	@echo; echo '$$ mailindex search --email example.org --count'
+	@$(VENV)/bin/mailindex --index demo-index search --email example.org --count
+	@echo; echo '$$ mailindex search --file-name "*.pdf" --file-size-max 10000'
+	@$(VENV)/bin/mailindex --index demo-index search --file-name '*.pdf' --file-size-max 10000
+	@echo; echo '$$ mailindex search --subject "/^Re: /" --folder "\\Sent"'
+	@$(VENV)/bin/mailindex --index demo-index search --subject '/^Re: /' --folder '\Sent'
+	@echo; echo '$$ mailindex show <first message> --include-body --json  (first lines)'
+	@$(VENV)/bin/mailindex --index demo-index show \
+	  "$$($(VENV)/bin/mailindex --index demo-index search --limit 1 --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)[0]["message_id"])')" \
+	  --include-body --json | head -40
+
+test: install
+	$(PY) -m pytest -q
+
+bench-ingest: install
+	$(PY) -m benchmarks.ingest
+
+bench-query: install
+	$(PY) -m benchmarks.query
+
+clean:
+	rm -rf demo-index .pytest_cache .hypothesis

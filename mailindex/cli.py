@@ -1,0 +1,221 @@
+"""The `mailindex` command: a thin layer over MailIndex. Errors print one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from mailindex.engine import MailIndex, default_index_dir
+from mailindex.errors import MailindexError
+from mailindex.plugins import list_plugins
+from mailindex.progress import ProgressLine
+from mailindex.query.filters import ADDRESS_PARAMS, TIME_PARAMS
+
+EPILOG = "Index location: --index DIR, else $MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex."
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _when(ts: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) if ts else "-"
+
+
+def _from(m: dict[str, Any]) -> str:
+    f = m["addresses"].get("from")
+    return (f.get("name") or f["email"]) if f else ""
+
+
+def _table(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        print("(no messages)")
+        return
+    print(f"{'date (UTC)':<16}  {'from':<28}  {'subject':<50}  message_id")
+    for m in messages:
+        subject = m["subject"].replace("\n", " ")
+        print(f"{_when(m['date']):<16}  {_from(m)[:28]:<28}  {subject[:50]:<50}  {m['message_id']}")
+
+
+def _include_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--include-body", action="store_true", help="add text body parts (read from the source)")
+    p.add_argument("--body-type", metavar="TYPE", help="only body parts of this MIME type, e.g. text/html")
+    p.add_argument("--include-headers", choices=["0", "1", "raw"], default="0",
+                   help="1: parsed headers; raw: the header block as in the source")
+    p.add_argument("--include-flags", action="store_true", help="add flags, read live from the source")
+    p.add_argument("--include-thread-size", action="store_true", help="add the size of the message's thread")
+    p.add_argument("--include-source", action="store_true", help="add the raw message source")
+
+
+def _includes(a: argparse.Namespace) -> dict[str, Any]:
+    return {"include_body": int(a.include_body), "body_type": a.body_type, "include_headers": a.include_headers,
+            "include_flags": int(a.include_flags), "include_thread_size": int(a.include_thread_size),
+            "include_source": int(a.include_source)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", default=argparse.SUPPRESS,
+                        help=f"index directory (default: {default_index_dir()})")
+    common.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                        help="open the index for reading only; any write is refused")
+    parser = argparse.ArgumentParser(
+        prog="mailindex", parents=[common], epilog=EPILOG,
+        description="Index Maildir, mbox and .eml mail on disk and search it offline (Context.IO 2.0 filters).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="add a mail path as a source (if new) and sync it",
+                       description="Index PATH (Maildir, mbox file or tree, .eml tree). Re-running syncs changes.")
+    p.add_argument("path")
+    p.add_argument("--source", metavar="LABEL", help="source label (default: derived from the path)")
+    p.add_argument("--type", choices=None, help="source type (maildir, mbox, eml, ...); detected by default")
+    p.add_argument("--workers", type=int, help="parser processes (default: CPU count)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    p = sub.add_parser("sync", parents=[common], help="sync one source, or all of them",
+                       description="Apply new, changed and vanished messages of registered sources.")
+    p.add_argument("label", nargs="?")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("sources", parents=[common], help="list sources and their sync state")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("search", parents=[common], help="list messages matching Context.IO filters",
+                       description="Comma-separated values within a filter are OR; several filters are AND. "
+                                   "Subject and file name accept /regex/; file name accepts * ? [] wildcards.")
+    for name in ADDRESS_PARAMS:
+        p.add_argument(f"--{name}", dest=f"f_{name}", metavar="ADDR[,ADDR...]",
+                       help="contact: from, to, or to both it and the owner; also a domain" if name == "email"
+                       else f"address in {name.capitalize()}")
+    p.add_argument("--subject", dest="f_subject", help="substring (case-insensitive) or /regex/")
+    p.add_argument("--folder", dest="f_folder", help="folder name (Inbox/Sub) or symbolic name (\\Sent)")
+    p.add_argument("--source", dest="f_source", metavar="LABEL")
+    p.add_argument("--file-name", dest="f_file_name", metavar="GLOB", help="attachment name: *.pdf or /regex/")
+    p.add_argument("--file-size-min", dest="f_file_size_min", type=int, metavar="BYTES")
+    p.add_argument("--file-size-max", dest="f_file_size_max", type=int, metavar="BYTES")
+    for name in TIME_PARAMS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=f"f_{name}", type=int, metavar="UNIX_TS",
+                       help="exclusive bound")
+    p.add_argument("--limit", type=int, default=None, help="1..100 (default 100)")
+    p.add_argument("--offset", type=int, default=None)
+    p.add_argument("--sort-order", choices=["asc", "desc"], default=None, help="by date (default desc)")
+    p.add_argument("--all", action="store_true", help="every match, no 100 cap")
+    p.add_argument("--count", action="store_true", help="print only the number of matches")
+    p.add_argument("--json", action="store_true", help="print a JSON array of message objects")
+    _include_args(p)
+
+    p = sub.add_parser("show", parents=[common], help="one message by message_id, <Message-ID> or gm-<id>")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    _include_args(p)
+
+    p = sub.add_parser("source", parents=[common], help="write a message's original bytes to stdout")
+    p.add_argument("id")
+
+    p = sub.add_parser("quarantine", parents=[common], help="messages recorded with a parse or read error")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("plugins", parents=[common], help="list registered backends and their hooks")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(report)
+        return
+    print(f"{report['source']}: {report['added']:,} added, {report['updated']:,} updated, "
+          f"{report['removed']:,} removed, {report['failed']:,} failed, {report['unchanged']:,} unchanged "
+          f"in {report['seconds']:.2f} s")
+    for e in report["errors"][:10]:
+        print(f"  failed: {e['key']}: {e['error']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    read_only = getattr(args, "read_only", False)
+    with MailIndex(getattr(args, "index", None), read_only=read_only) as mx:
+        if args.command == "index":
+            report = mx.index(args.path, args.source, args.type, workers=args.workers,
+                              progress=ProgressLine("indexing"))
+            _report(report.to_dict(), args.json)
+        elif args.command == "sync":
+            report = mx.sync(args.label, workers=args.workers, progress=ProgressLine("syncing"))
+            _report(report.to_dict(), args.json)
+        elif args.command == "sources":
+            sources = mx.sources()
+            if args.json:
+                _print_json(sources)
+            for s in [] if args.json else sources:
+                print(f"{s['label']:<20} {s['type']:<8} {s['location']}  last sync {_when(s['sync']['last_sync_stop'])}")
+        elif args.command == "search":
+            filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
+            if args.count:
+                print(mx.messages.count(**filters))
+                return 0
+            includes = _includes(args)
+            if args.all:
+                messages = list(mx.messages.iter(sort_order=args.sort_order, **filters, **includes))
+            else:
+                messages = mx.messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
+                                            **filters, **includes)
+            _print_json(messages) if args.json else _table(messages)
+        elif args.command == "show":
+            message = mx.messages.get(args.id, **_includes(args))
+            _print_json(message) if args.json else _show(message)
+        elif args.command == "source":
+            sys.stdout.buffer.write(mx.messages.source(args.id))
+        elif args.command == "quarantine":
+            rows = mx.quarantine()
+            if args.json:
+                _print_json(rows)
+            for r in [] if args.json else rows:
+                print(f"{r['source']}  {r['key']}  {'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}")
+        elif args.command == "plugins":
+            plugins = list_plugins(mx.pm)
+            if args.json:
+                _print_json(plugins)
+            for p in [] if args.json else plugins:
+                print(f"{p['name']:<10} types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
+    return 0
+
+
+def _show(m: dict[str, Any]) -> None:
+    print(f"message_id: {m['message_id']}")
+    print(f"Message-ID: {m['email_message_id']}")
+    print(f"date:       {_when(m['date'])} UTC   indexed {_when(m['date_indexed'])}")
+    for role, value in m["addresses"].items():
+        for a in value if isinstance(value, list) else [value]:
+            print(f"{role + ':':<11} {a.get('name', '')} <{a['email']}>")
+    print(f"subject:    {m['subject']}")
+    print(f"folders:    {', '.join(m['folders'])}")
+    print(f"sources:    {', '.join(s['label'] for s in m['sources'])}")
+    for f in m["files"]:
+        print(f"file:       {f['file_name'] or '(no name)'}  {f['size']:,} bytes  {f['type']}  part {f['body_section']}")
+    for part in m.get("body", []):
+        print(f"\n--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
+    if "flags" in m:
+        print("flags:      " + ", ".join(k for k, v in m["flags"].items() if v))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except MailindexError as exc:
+        print(f"mailindex: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mailindex: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

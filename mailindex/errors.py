@@ -1,0 +1,88 @@
+"""The one exception tree of mailindex.
+
+    MailindexError
+    ├── QueryError            .param .value: unknown filter, bad regex/glob, limit out of range
+    ├── SourceError           .location
+    │   ├── SourceNotFound        the path does not exist, or no source has that label
+    │   ├── SourceFormatError     no backend claims it, or it is not what it claims to be
+    │   └── ConcurrentChange      the source changed during a scan: sync again
+    ├── IndexStoreError       tantivy/sqlite3 failures, translated at the boundary
+    │   ├── IndexLocked           another writer holds the index
+    │   └── IndexVersionError     built by an incompatible schema version
+    ├── MessageNotFound       also a LookupError
+    ├── IntegrityError        a message's bytes no longer match the hash recorded at ingest
+    └── PluginError           failed to load, or broke a hook contract
+
+Bad mail is data, not an exception: it is recorded with its parse error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MailindexError(Exception):
+    """Root of every error mailindex raises on purpose."""
+
+
+class QueryError(MailindexError, ValueError):
+    """A query parameter is unknown or has a bad value; names the parameter."""
+
+    def __init__(self, param: str, value: Any, problem: str) -> None:
+        self.param = param
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{param}: {problem} (got {value!r})")
+
+
+class SourceError(MailindexError):
+    """A mail source cannot be read as asked."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        self.problem = problem
+        super().__init__(f"{location}: {problem}")
+
+
+class SourceNotFound(SourceError, LookupError):
+    """The path does not exist, or no source has that label."""
+
+
+class SourceFormatError(SourceError):
+    """No backend recognises the location as mail, or it is malformed."""
+
+
+class ConcurrentChange(SourceError):
+    """The source changed while it was being scanned; syncing again resolves it."""
+
+
+class IndexStoreError(MailindexError):
+    """The index directory (Tantivy or SQLite) failed; the original error is chained."""
+
+
+class IndexLocked(IndexStoreError):
+    """Another process is writing to this index."""
+
+
+class IndexVersionError(IndexStoreError):
+    """The index was built by an incompatible version of mailindex."""
+
+
+class ReadOnlyIndex(IndexStoreError):
+    """A write was asked of an index opened with read_only=True."""
+
+
+class MessageNotFound(MailindexError, LookupError):
+    """No message has this id."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        super().__init__(f"message not found: {message_id!r}")
+
+
+class IntegrityError(MailindexError):
+    """A message's bytes on disk no longer match the SHA-256 recorded at ingest."""
+
+
+class PluginError(MailindexError):
+    """A plugin failed to load or broke a hook contract."""

@@ -1,0 +1,54 @@
+"""Run a compiled query: count, one page, or every hit, ordered by the unique sort key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import tantivy
+from tantivy import Occur, Order, Query
+
+from mailindex.errors import IndexStoreError
+from mailindex.index import schema as S
+from mailindex.index.tantivy_index import TantivyIndex
+
+_BATCH = 5000
+
+
+class Searcher:
+    """Searches the last committed state of a TantivyIndex; never blocks on the writer."""
+
+    def __init__(self, index: TantivyIndex) -> None:
+        self._index = index
+        self.schema = index.schema
+
+    def _search(self, query: Query, limit: int, offset: int, desc: bool, count: bool) -> tantivy.SearchResult:
+        if limit < 1:  # Tantivy panics on limit=0
+            raise ValueError("limit must be positive")
+        searcher = self._index.searcher()
+        try:
+            return searcher.search(query, limit=limit, count=count, order_by_field=S.SORT_KEY, offset=offset,
+                                   order=Order.Desc if desc else Order.Asc)
+        except ValueError as exc:
+            raise IndexStoreError(f"search failed: {exc}") from exc
+
+    def count(self, query: Query) -> int:
+        return int(self._search(query, 1, 0, True, True).count or 0)
+
+    def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
+        """Sort keys of one page of hits."""
+        return [key for key, _ in self._search(query, limit, offset, desc, False).hits]
+
+    def iter_all(self, query: Query, desc: bool) -> Iterator[int]:
+        """Sort keys of every hit, in order, fetched in batches after the last key seen."""
+        last: int | None = None
+        while True:
+            q = query
+            if last is not None:
+                bound = {"upper_bound": last - 1} if desc else {"lower_bound": last + 1}
+                after = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, **bound)
+                q = Query.boolean_query([(Occur.Must, query), (Occur.Must, after)])
+            keys = self.page(q, _BATCH, 0, desc)
+            yield from keys
+            if len(keys) < _BATCH:
+                return
+            last = keys[-1]

@@ -1,0 +1,297 @@
+"""SQLite beside the Tantivy index: sources, message records, locations, quarantine.
+
+SQLite is the source of truth for what is indexed; Tantivy is derived from
+it. A batch is written as: intent (SQLite) -> Tantivy commit -> records and
+clearing the intent (one SQLite transaction). After a crash the intent names
+every message whose Tantivy document may disagree with SQLite, and recovery
+rewrites exactly those.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mailindex.errors import IndexStoreError, IndexVersionError
+from mailindex.record import Address, Attachment, Record
+from mailindex.index.schema import SCHEMA_VERSION
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    location TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    created INTEGER NOT NULL,
+    last_sync_start INTEGER,
+    last_sync_stop INTEGER,
+    initial_import_finished INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS containers (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    PRIMARY KEY (source_id, name)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL UNIQUE,
+    sort_key INTEGER NOT NULL UNIQUE,
+    date INTEGER NOT NULL,
+    date_indexed INTEGER NOT NULL,
+    email_message_id TEXT,
+    gmail_message_id TEXT,
+    parse_error TEXT,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_email_message_id ON messages(email_message_id);
+CREATE INDEX IF NOT EXISTS messages_gmail_message_id ON messages(gmail_message_id);
+CREATE TABLE IF NOT EXISTS locations (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    container TEXT NOT NULL,
+    key TEXT NOT NULL,
+    message INTEGER NOT NULL REFERENCES messages(id),
+    folders TEXT NOT NULL,
+    locator TEXT NOT NULL,
+    content_stamp TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    UNIQUE (source_id, container, key)
+);
+CREATE INDEX IF NOT EXISTS locations_message ON locations(message);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    container TEXT NOT NULL,
+    key TEXT NOT NULL,
+    locator TEXT NOT NULL,
+    error TEXT NOT NULL,
+    indexed INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    UNIQUE (source_id, container, key)
+);
+CREATE TABLE IF NOT EXISTS intent (message_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS sync_log (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    started INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    report TEXT NOT NULL
+);
+"""
+
+
+def encode_record(record: Record) -> bytes:
+    """Compact, compressed JSON of a Record without its searchable text."""
+    data = asdict(record)
+    del data["text"]
+    return zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+
+
+def decode_record(blob: bytes) -> Record:
+    data = json.loads(zlib.decompress(blob))
+    data["addresses"] = {role: [Address(**a) for a in addrs] for role, addrs in data["addresses"].items()}
+    data["files"] = [Attachment(**f) for f in data["files"]]
+    return Record(**data)
+
+
+class Store:
+    """The SQLite half of an index directory. Not thread-safe; one per MailIndex."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            if read_only:
+                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self.db.executescript(DDL)
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            version = self.meta("schema_version")
+        except sqlite3.Error as exc:
+            raise IndexStoreError(f"cannot open the index metadata {path}: {exc}") from exc
+        if version != str(SCHEMA_VERSION):
+            raise IndexVersionError(
+                f"{path.parent} was built with index schema {version}; this mailindex reads schema "
+                f"{SCHEMA_VERSION}: rebuild it into a new directory"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions -------------------------------------------------------
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self.db)
+
+    # -- meta ---------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- sources ------------------------------------------------------------
+    def add_source(self, label: str, type_: str, location: str, options: dict[str, Any]) -> int:
+        cur = self.db.execute(
+            "INSERT INTO sources (label, type, location, options, created) VALUES (?, ?, ?, ?, ?)",
+            (label, type_, location, json.dumps(options), int(time.time())),
+        )
+        return int(cur.lastrowid or 0)
+
+    def source_rows(self) -> list[sqlite3.Row]:
+        self.db.row_factory = sqlite3.Row
+        try:
+            return self.db.execute("SELECT * FROM sources ORDER BY id").fetchall()
+        finally:
+            self.db.row_factory = None
+
+    def source_labels(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT id, label FROM sources"))
+
+    def containers(self, source_id: int) -> dict[str, str]:
+        return dict(self.db.execute("SELECT name, stamp FROM containers WHERE source_id = ?", (source_id,)))
+
+    def set_containers(self, source_id: int, stamps: dict[str, str]) -> None:
+        self.db.execute("DELETE FROM containers WHERE source_id = ?", (source_id,))
+        self.db.executemany(
+            "INSERT INTO containers VALUES (?, ?, ?)", [(source_id, n, s) for n, s in stamps.items()]
+        )
+
+    # -- locations ----------------------------------------------------------
+    def locations_in(self, source_id: int, container: str) -> dict[str, tuple[int, int, str, str, str, str]]:
+        """key -> (location id, message rowid, content_stamp, locator, folders, flags) for one container."""
+        rows = self.db.execute(
+            "SELECT key, id, message, content_stamp, locator, folders, flags FROM locations "
+            "WHERE source_id = ? AND container = ?",
+            (source_id, container),
+        )
+        return {r[0]: r[1:] for r in rows}
+
+    def location_containers(self, source_id: int) -> set[str]:
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT container FROM locations WHERE source_id = ?", (source_id,))}
+
+    def placement_rows(self, message_rowids: Iterable[int]) -> dict[int, list[tuple[int, int, str, str]]]:
+        """message rowid -> [(location id, source id, folders json, flags json)] for every location."""
+        out: dict[int, list[tuple[int, int, str, str]]] = {}
+        for chunk in _chunks(list(message_rowids), 900):
+            marks = ",".join("?" * len(chunk))
+            for mid, loc, sid, folders, flags in self.db.execute(
+                f"SELECT message, id, source_id, folders, flags FROM locations WHERE message IN ({marks})", chunk
+            ):
+                out.setdefault(mid, []).append((loc, sid, folders, flags))
+        return out
+
+    def locator(self, location_id: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT locator FROM locations WHERE id = ?", (location_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- messages -----------------------------------------------------------
+    def message_rows(self, message_ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """message_id -> (rowid, sort_key, date_indexed) for those that exist."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for chunk in _chunks(list(message_ids), 900):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT message_id, id, sort_key, date_indexed FROM messages WHERE message_id IN ({marks})", chunk
+            ):
+                out[row[0]] = row[1:]
+        return out
+
+    def message_ids(self, rowids: Sequence[int]) -> list[str]:
+        """message_id of each rowid that exists, in the order given."""
+        found: dict[int, str] = {}
+        for chunk in _chunks(list(rowids), 900):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT id, message_id FROM messages WHERE id IN ({marks})", chunk))
+        return [found[r] for r in rowids if r in found]
+
+    def sort_key(self, rowid: int) -> int:
+        return int(self.db.execute("SELECT sort_key FROM messages WHERE id = ?", (rowid,)).fetchone()[0])
+
+    def free_sort_key(self, wanted: int, taken: set[int]) -> int:
+        """`wanted`, or the next integer after it that no message uses."""
+        key = wanted
+        while key in taken or self.db.execute("SELECT 1 FROM messages WHERE sort_key = ?", (key,)).fetchone():
+            key += 1
+        return key
+
+    def records_by_sort_keys(self, keys: Sequence[int]) -> dict[int, tuple[int, str, int, bytes]]:
+        """sort_key -> (rowid, message_id, date_indexed, record blob)."""
+        out = {}
+        for chunk in _chunks(list(keys), 900):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT sort_key, id, message_id, date_indexed, record FROM messages WHERE sort_key IN ({marks})",
+                chunk,
+            ):
+                out[row[0]] = row[1:]
+        return out
+
+    def find_message(self, ident: str) -> tuple[int, str, int, bytes] | None:
+        """(rowid, message_id, date_indexed, record) by message_id, <email_message_id> or gm-<id>."""
+        if ident.startswith("<") and ident.endswith(">"):
+            where, value = "email_message_id = ?", ident
+        elif ident.startswith("gm-"):
+            where, value = "gmail_message_id = ?", ident[3:]
+        else:
+            where, value = "message_id = ?", ident.lower()
+        return self.db.execute(
+            f"SELECT id, message_id, date_indexed, record FROM messages WHERE {where} ORDER BY id LIMIT 1", (value,)
+        ).fetchone()
+
+    def locations_of(self, message_rowid: int) -> list[tuple[int, str, str, str, str]]:
+        """[(source id, container, locator json, flags json, sha256)] of one message."""
+        return self.db.execute(
+            "SELECT source_id, container, locator, flags, sha256 FROM locations WHERE message = ? ORDER BY id",
+            (message_rowid,),
+        ).fetchall()
+
+    def count_messages(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def intent(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT message_id FROM intent")]
+
+    def quarantine_rows(self, source_id: int | None = None) -> list[tuple[Any, ...]]:
+        sql = "SELECT source_id, container, key, locator, error, indexed, last_seen FROM quarantine"
+        args: tuple[Any, ...] = ()
+        if source_id is not None:
+            sql, args = sql + " WHERE source_id = ?", (source_id,)
+        return self.db.execute(sql + " ORDER BY id", args).fetchall()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

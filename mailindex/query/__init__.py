@@ -1,0 +1,1 @@
+"""Context.IO list parameters -> validated filters -> Tantivy queries."""

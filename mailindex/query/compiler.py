@@ -1,0 +1,143 @@
+"""Filters -> one Tantivy query. Comma-separated values OR, parameters AND.
+
+Bounds: `date_after`/`indexed_after` are exclusive (strictly after) and
+`date_before`/`indexed_before` exclusive (strictly before), as the words say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tantivy
+from tantivy import Occur, Query
+
+from mailindex.errors import QueryError
+from mailindex.folders import DELIMITER
+from mailindex.index import schema as S
+from mailindex.query.filters import Filters
+from mailindex.query.patterns import anywhere, glob_to_regex, int_range_regex, is_regex, user_regex
+
+FLAGGED_NAMES = ("\\Flagged", "\\Starred")
+
+
+def _any_of(schema: tantivy.Schema, field: str, values: Sequence[str]) -> Query:
+    if len(values) == 1:
+        return Query.term_query(schema, field, values[0])
+    return Query.term_set_query(schema, field, list(values))
+
+
+def _or(queries: Sequence[Query]) -> Query:
+    return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
+
+
+def _and(queries: Sequence[Query]) -> Query:
+    return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Must, q) for q in queries])
+
+
+def _regex(schema: tantivy.Schema, field: str, pattern: str, param: str, value: str) -> Query:
+    try:
+        return Query.regex_query(schema, field, pattern)
+    except ValueError as exc:
+        problem = str(exc).split("RegexQueryError:", 1)[-1].strip(" '\n")
+        raise QueryError(param, value, f"cannot be run: {problem}") from None
+
+
+def _contact(schema: tantivy.Schema, values: Sequence[str], owners: Sequence[str]) -> Query:
+    """`email`: received from X, sent to X, or sent by anyone to both X and the owner."""
+    addrs = [v for v in values if "@" in v and not v.startswith("@")]
+    domains = [v.lstrip("@") for v in values if v not in addrs]
+    sender, recipient = [], []
+    if addrs:
+        sender.append(_any_of(schema, S.ROLE_FIELDS["from"], addrs))
+        recipient.append(_any_of(schema, S.RECIPIENT, addrs))
+    if domains:
+        sender.append(_any_of(schema, S.FROM_DOMAIN, domains))
+        recipient.append(_any_of(schema, S.RECIPIENT_DOMAIN, domains))
+    to_x = _or(recipient)
+    if owners:
+        owner = _or([_any_of(schema, S.ROLE_FIELDS["from"], owners), _any_of(schema, S.RECIPIENT, owners)])
+        to_x = _and([to_x, owner])
+    return _or([*sender, to_x])
+
+
+def _subject(schema: tantivy.Schema, value: str) -> Query:
+    if is_regex(value):
+        body, start, end = user_regex("subject", value[1:-1])
+        return _regex(schema, S.SUBJECT_RAW, anywhere(body, start, end), "subject", value)
+    grams = S.needle_grams(value)
+    if len(grams) == 1:
+        return Query.term_query(schema, S.SUBJECT_GRAMS, grams[0])
+    if grams:
+        return Query.phrase_query(schema, S.SUBJECT_GRAMS, grams)
+    # One or two characters: any trigram that contains them.
+    needle = "".join(S.GRAM_SPACE if c.isspace() else c for c in value.casefold())
+    esc = "".join(f"\\x{{{ord(c):x}}}" for c in needle)
+    return _regex(schema, S.SUBJECT_GRAMS, f".*{esc}.*", "subject", value)
+
+
+def _files(schema: tantivy.Schema, f: Filters) -> Query | None:
+    lo, hi = f.file_size_min, f.file_size_max
+    if f.file_name is None:
+        if lo is None and hi is None:
+            return None
+        return Query.range_query(schema, S.FILE_SIZE, tantivy.FieldType.Integer, lower_bound=lo, upper_bound=hi)
+    if is_regex(f.file_name):
+        body, start, end = user_regex("file_name", f.file_name[1:-1])
+        name = anywhere(body, start, end, filler=f"[^{S.FILE_KEY_SEP}]*")
+    else:
+        name = glob_to_regex("file_name", f.file_name)
+    size = int_range_regex(lo or 0, min(hi if hi is not None else 10**S.SIZE_DIGITS - 1,
+                                        10**S.SIZE_DIGITS - 1), S.SIZE_DIGITS)
+    if lo is None and hi is None:
+        size = f"[0-9]{{{S.SIZE_DIGITS}}}"
+    return _regex(schema, S.FILE_KEY, f"(?i)(?:{name})\\x1f{size}", "file_name", f.file_name)
+
+
+def _folder(schema: tantivy.Schema, value: str) -> Query:
+    if value.startswith("\\"):
+        names = FLAGGED_NAMES if value.lower() in ("\\flagged", "\\starred") else (value,)
+        return _any_of(schema, S.SYMBOLIC, [n for n in names])
+    return Query.term_query(schema, S.FOLDER, normalize_folder(value))
+
+
+def normalize_folder(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501); other names are kept as written."""
+    head, sep, rest = name.partition(DELIMITER)
+    return ("INBOX" if head.upper() == "INBOX" else head) + sep + rest
+
+
+def _range(schema: tantivy.Schema, field: str, after: int | None, before: int | None) -> Query | None:
+    if after is None and before is None:
+        return None
+    if after is not None and before is not None and before - after < 2:
+        return Query.empty_query()
+    return Query.range_query(
+        schema, field, tantivy.FieldType.Integer,
+        lower_bound=None if after is None else after + 1,
+        upper_bound=None if before is None else before - 1,
+    )
+
+
+def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = ()) -> Query:
+    """One Tantivy query for all filters (match-all when there are none)."""
+    clauses: list[Query] = []
+    if f.email:
+        clauses.append(_contact(schema, f.email, owners))
+    for role, values in (("from", f.from_), ("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
+        if values:
+            clauses.append(_any_of(schema, S.ROLE_FIELDS[role], values))
+    if f.subject is not None:
+        clauses.append(_subject(schema, f.subject))
+    if f.folder is not None:
+        clauses.append(_folder(schema, f.folder))
+    if f.source is not None:
+        clauses.append(Query.term_query(schema, S.SOURCE, f.source))
+    files = _files(schema, f)
+    if files is not None:
+        clauses.append(files)
+    for field, after, before in ((S.DATE, f.date_after, f.date_before),
+                                 (S.DATE_INDEXED, f.indexed_after, f.indexed_before)):
+        q = _range(schema, field, after, before)
+        if q is not None:
+            clauses.append(q)
+    return _and(clauses) if clauses else Query.all_query()

@@ -1,0 +1,163 @@
+"""Validate Context.IO message-list parameters into Filters, Page and Include.
+
+Every problem raises QueryError naming the parameter; nothing unvalidated
+reaches Tantivy (a `limit` of 0, for one, would make it panic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailindex.errors import QueryError
+
+MAX_LIMIT = 100
+ADDRESS_PARAMS = ("email", "to", "from", "cc", "bcc")
+TIME_PARAMS = ("date_before", "date_after", "indexed_before", "indexed_after")
+FILTER_PARAMS = (*ADDRESS_PARAMS, "subject", "folder", "source", "file_name", "file_size_min", "file_size_max",
+                 *TIME_PARAMS)
+PAGE_PARAMS = ("sort_order", "limit", "offset")
+INCLUDE_PARAMS = ("include_thread_size", "include_body", "body_type", "include_headers", "include_flags",
+                  "include_source")
+LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS + INCLUDE_PARAMS
+_TS_MIN, _TS_MAX = -(2**40), 2**40  # far beyond any real date; keeps integers inside Tantivy's i64
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Validated filters; address values lowercased, each list an OR."""
+
+    email: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    from_: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject: str | None = None
+    folder: str | None = None
+    source: str | None = None
+    file_name: str | None = None
+    file_size_min: int | None = None
+    file_size_max: int | None = None
+    date_before: int | None = None
+    date_after: int | None = None
+    indexed_before: int | None = None
+    indexed_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    sort_order: str = "desc"
+    limit: int = MAX_LIMIT
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Include:
+    """Which extra parts of each message to return."""
+
+    thread_size: bool = False
+    body: bool = False
+    body_type: str | None = None
+    headers: str | None = None  # None, "1" (parsed) or "raw"
+    flags: bool = False
+    source: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise QueryError(name, value, "must be a string")
+    if not value.strip():
+        raise QueryError(name, value, "must not be empty")
+    return value.strip()
+
+
+def _int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise QueryError(name, value, "must be an integer")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise QueryError(name, value, "must be an integer") from None
+    if not isinstance(value, int):
+        raise QueryError(name, value, "must be an integer")
+    if lo is not None and value < lo:
+        raise QueryError(name, value, f"must be at least {lo}")
+    if hi is not None and value > hi:
+        raise QueryError(name, value, f"must be at most {hi}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if value in (True, 1, "1", "true", "yes"):
+        return True
+    if value in (False, 0, "0", "false", "no", None):
+        return False
+    raise QueryError(name, value, "must be 0 or 1")
+
+
+def _addresses(name: str, value: Any) -> tuple[str, ...]:
+    items = tuple(v.strip().lower() for v in _text(name, value).split(","))
+    if any(not v for v in items):
+        raise QueryError(name, value, "has an empty item in its comma-separated list")
+    for v in items:
+        if name == "email":
+            if v.count("@") > 1 or v.endswith("@") or (v.startswith("@") and "." not in v and len(v) < 2):
+                raise QueryError(name, value, f"{v!r} is neither an email address nor a domain")
+        elif "@" not in v or v.startswith("@") or v.endswith("@"):
+            raise QueryError(name, value, f"{v!r} is not an email address")
+    return items
+
+
+def _slashed(name: str, value: str) -> None:
+    if value == "//":
+        raise QueryError(name, value, "the regular expression between the slashes is empty")
+
+
+def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Filters, Page, Include]:
+    """Validate Context.IO list parameters (Python names: `from`, `date_after`, ...)."""
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        raise QueryError(unknown[0], params[unknown[0]], f"unknown parameter; known: {', '.join(allowed)}")
+    p = {k: v for k, v in params.items() if v is not None}
+    f: dict[str, Any] = {}
+    for name in ADDRESS_PARAMS:
+        if name in p:
+            f["from_" if name == "from" else name] = _addresses(name, p[name])
+    for name in ("subject", "folder", "source", "file_name"):
+        if name in p:
+            f[name] = _text(name, p[name])
+            _slashed(name, f[name])
+    for name in ("file_size_min", "file_size_max"):
+        if name in p:
+            f[name] = _int(name, p[name], 0, 10**12)
+    for name in TIME_PARAMS:
+        if name in p:
+            f[name] = _int(name, p[name], _TS_MIN, _TS_MAX)
+    order = p.get("sort_order", "desc")
+    if order not in ("asc", "desc"):
+        raise QueryError("sort_order", order, "must be 'asc' or 'desc'")
+    page = Page(
+        sort_order=order,
+        limit=_int("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT),
+        offset=_int("offset", p.get("offset", 0), 0),
+    )
+    headers = p.get("include_headers", 0)
+    if headers in (0, "0", False):
+        headers = None
+    elif headers in (1, "1", True):
+        headers = "1"
+    elif headers != "raw":
+        raise QueryError("include_headers", headers, "must be 0, 1 or 'raw'")
+    body_type = _text("body_type", p["body_type"]).lower() if "body_type" in p else None
+    include = Include(
+        thread_size=_flag("include_thread_size", p.get("include_thread_size")),
+        body=_flag("include_body", p.get("include_body")),
+        body_type=body_type,
+        headers=headers,
+        flags=_flag("include_flags", p.get("include_flags")),
+        source=_flag("include_source", p.get("include_source")),
+    )
+    return Filters(**f), page, include

@@ -1,0 +1,113 @@
+"""Record: everything mailindex learns from one message, and its stable ids.
+
+A Record is what parsing produces and what the index stores. It carries every
+field of the Context.IO message object that comes from the message itself;
+where the message sits (folders, sources, flags) is kept by the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+DateSource = Literal["header", "received", "envelope", "mtime", "none"]
+ADDRESS_ROLES = ("from", "to", "cc", "bcc", "reply_to", "sender")
+
+# Headers that mail stores rewrite in place (mbox status, IMAP bookkeeping,
+# Gmail labels): they must not change a message's identity.
+_VOLATILE_HEADERS = re.compile(
+    rb"^(status|x-status|x-keywords|x-uid|x-imap|x-imapbase|x-mozilla-status2?|content-length|lines"
+    rb"|x-gmail-labels|x-evolution|x-mozilla-keys):",
+    re.IGNORECASE,
+)
+
+
+def _split_header_lines(header: bytes) -> list[bytes]:
+    """Header fields with their continuation lines joined (line endings kept)."""
+    fields: list[bytes] = []
+    for line in header.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return fields
+
+
+def identity_bytes(raw: bytes) -> bytes:
+    """The bytes that decide a message's identity.
+
+    Line endings are folded to LF (the same message in a CRLF Maildir and an LF
+    mbox is one message) and headers that stores rewrite are dropped.
+    """
+    data = raw.replace(b"\r\n", b"\n")
+    end = data.find(b"\n\n")
+    head, body = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
+    kept = b"".join(f for f in _split_header_lines(head) if not _VOLATILE_HEADERS.match(f))
+    return kept + body
+
+
+def message_id_for(raw: bytes) -> str:
+    """Stable 24-hex message id: the same message gives the same id anywhere."""
+    return hashlib.sha256(identity_bytes(raw)).hexdigest()[:24]
+
+
+def file_id_for(message_id: str, body_section: str) -> str:
+    """Stable 24-hex file id of one attachment of one message."""
+    return hashlib.sha256(f"{message_id}/{body_section}".encode()).hexdigest()[:24]
+
+
+def sha256_hex(raw: bytes) -> str:
+    """SHA-256 of the exact bytes, used to verify a source byte for byte."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox: the address is lowercased for matching, the name kept as written."""
+
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """One file of a message, as the Context.IO `files[]` entry describes it."""
+
+    file_name: str
+    size: int  # decoded bytes
+    type: str  # declared Content-Type (lowercase type/subtype)
+    body_section: str  # MIME part number, "2" or "1.2"
+    is_embedded: bool
+    content_disposition: str | None = None
+    content_id: str | None = None
+    sniffed_type: str | None = None  # what python-magic sees in the first KiBs
+
+
+@dataclass(slots=True)
+class Record:
+    """A parsed message. Parsing never raises: what could not be read is in parse_error."""
+
+    message_id: str
+    sha256: str
+    size: int
+    subject: str = ""
+    email_message_id: str | None = None
+    addresses: dict[str, list[Address]] = field(default_factory=dict)
+    date: int = 0
+    date_source: DateSource = "none"
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    gmail_message_id: str | None = None
+    gmail_thread_id: str | None = None
+    list_unsubscribe: str | None = None
+    list_help: str | None = None
+    files: list[Attachment] = field(default_factory=list)
+    text: str = ""  # searchable text of text parts, HTML reduced, nested messages included
+    parse_error: str | None = None
+    defects: list[str] = field(default_factory=list)
+
+    def emails(self, role: str) -> list[str]:
+        """Lowercased addresses in one role ("from", "to", ...)."""
+        return [a.email for a in self.addresses.get(role, ())]

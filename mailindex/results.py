@@ -1,0 +1,164 @@
+"""Context.IO shapes: the message object, its files, body parts, headers and flags."""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import hashlib
+import re
+from typing import Any
+
+from mailindex.record import Address, Attachment, Record, file_id_for
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01]))(?!\d)")
+_BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
+
+
+def thumbnail(address: str) -> str:
+    """Gravatar URL for an address (computed; nothing is fetched)."""
+    return f"https://secure.gravatar.com/avatar/{hashlib.md5(address.lower().encode()).hexdigest()}?s=50"
+
+
+def file_name_structure(name: str) -> list[list[str]]:
+    """Split a file name into [text, tag] parts: main, boundary, date, ext.
+
+    "ContextIO - Overview - 20111016.pdf" ->
+    [["ContextIO - Overview","main"],[" - ","boundary"],["20111016","date"],[".pdf","ext"]]
+    """
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or " " in ext or len(ext) > 10:
+        stem, ext = name, ""
+    parts: list[list[str]] = []
+    m = None
+    for m in _DATE_IN_NAME.finditer(stem):
+        pass
+    if m and m.end() == len(stem) and m.start() > 0:
+        head, date = stem[: m.start()], m.group(1)
+        b = _BOUNDARY.search(head + "\0", len(head.rstrip(" -_–")))
+        main, sep = (head[: b.start()], head[b.start():]) if b and b.start() < len(head) else (head, "")
+        if main:
+            parts.append([main, "main"])
+        if sep:
+            parts.append([sep, "boundary"])
+        parts.append([date, "date"])
+    elif stem:
+        parts.append([stem, "main"])
+    if ext:
+        parts.append(["." + ext, "ext"])
+    return parts
+
+
+def _address(a: Address) -> dict[str, str]:
+    return {"email": a.email, **({"name": a.name} if a.name else {})}
+
+
+def file_dict(message_id: str, f: Attachment) -> dict[str, Any]:
+    return {
+        "size": f.size,
+        "type": f.type,
+        "file_name": f.file_name,
+        "file_name_structure": file_name_structure(f.file_name),
+        "body_section": f.body_section,
+        "file_id": file_id_for(message_id, f.body_section),
+        "is_embedded": f.is_embedded,
+        "content_disposition": f.content_disposition,
+        "content_id": f.content_id,
+        "sniffed_type": f.sniffed_type,
+    }
+
+
+def message_dict(record: Record, *, date_indexed: int, folders: list[str],
+                 sources: list[dict[str, str]]) -> dict[str, Any]:
+    """The Context.IO message object (without the include_* parts)."""
+    addresses: dict[str, Any] = {}
+    for role, addrs in record.addresses.items():
+        if not addrs:
+            continue
+        addresses[role] = _address(addrs[0]) if role in ("from", "sender") else [_address(a) for a in addrs]
+    emails = dict.fromkeys(a.email for addrs in record.addresses.values() for a in addrs if a.email)
+    out: dict[str, Any] = {
+        "date": record.date,
+        "date_indexed": date_indexed,
+        "addresses": addresses,
+        "person_info": {e: {"thumbnail": thumbnail(e)} for e in emails},
+        "email_message_id": record.email_message_id,
+        "message_id": record.message_id,
+        "files": [file_dict(record.message_id, f) for f in record.files],
+        "subject": record.subject,
+        "folders": folders,
+        "sources": sources,
+    }
+    for key in ("gmail_message_id", "gmail_thread_id", "list_help", "list_unsubscribe"):
+        value = getattr(record, key)
+        if value:
+            out[key] = value
+    if record.parse_error:
+        out["parse_error"] = record.parse_error
+    return out
+
+
+def _decode_text(payload: bytes, charset: str | None) -> tuple[str, str]:
+    for cs in (charset, "utf-8", "cp1252"):
+        if not cs:
+            continue
+        try:
+            return payload.decode(cs), cs
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1"), "latin-1"
+
+
+def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]:
+    """Text parts (never attachments): [{type, charset, content, body_section}]."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    out: list[dict[str, str]] = []
+
+    def walk(part: email.message.Message, section: str) -> None:
+        if part.is_multipart():
+            for i, sub in enumerate(part.get_payload(), 1):  # type: ignore[union-attr]
+                walk(sub, f"{section}.{i}" if section else str(i))
+            return
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html") or part.get_filename() \
+                or (part.get("Content-Disposition", "").lower().startswith("attachment")):
+            return
+        if body_type and ctype != body_type:
+            return
+        payload = part.get_payload(decode=True) or b""
+        content, charset = _decode_text(payload, part.get_content_charset())
+        out.append({"type": ctype, "charset": charset, "content": content, "body_section": section or "1"})
+
+    walk(msg, "")
+    return out
+
+
+def _decode_header(value: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except (LookupError, UnicodeDecodeError, email.errors.HeaderParseError):
+        return value
+
+
+def header_block(raw: bytes) -> str:
+    """The header block exactly as in the source (decoded as latin-1 when not UTF-8)."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    head = raw[: end.start()] if end else raw
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError:
+        return head.decode("latin-1")
+
+
+def headers_dict(raw: bytes) -> dict[str, list[str]]:
+    """{name: [decoded values]} in original order."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    out: dict[str, list[str]] = {}
+    for name, value in msg.items():
+        out.setdefault(name, []).append(_decode_header(re.sub(r"\r?\n[ \t]", " ", str(value))))
+    return out
+
+
+def flags_dict(flags: frozenset[str]) -> dict[str, bool]:
+    return {"seen": "seen" in flags, "answered": "answered" in flags, "flagged": "flagged" in flags,
+            "deleted": "deleted" in flags, "draft": "draft" in flags, "nonjunk": "nonjunk" in flags}

@@ -1,0 +1,1 @@
+"""Mail sources: each format reads mail as bytes and never parses it."""

@@ -1,0 +1,384 @@
+"""Sync one source into the index: scan, diff, parse, apply in crash-safe batches.
+
+Pass 1 lists containers whose stamp changed and diffs their entries against
+the store (no message content is read for unchanged ones). Pass 2 parses
+what is new or changed, in worker processes for large jobs, and applies it
+in batches. Each batch: intent committed to SQLite -> Tantivy commit ->
+records, locations and intent cleared in one SQLite transaction. A message
+that moved keeps its id, date_indexed and sort key.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mailindex.errors import SourceError, SourceNotFound
+from mailindex.folders import symbolic_name
+from mailindex.index import schema as S
+from mailindex.index.store import Store, decode_record, encode_record
+from mailindex.index.tantivy_index import Writer
+from mailindex.parse import parse
+from mailindex.query.compiler import normalize_folder
+from mailindex.record import Record, sha256_hex
+from mailindex.sources.base import Entry, RawMessage, Source
+
+BATCH = 5000
+PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
+MAX_BUFFERED_BYTES = 256 * 2**20
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SyncReport:
+    """What one sync did. `failed` counts messages recorded with an error."""
+
+    source: str
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "added": self.added, "updated": self.updated, "removed": self.removed,
+                "failed": self.failed, "unchanged": self.unchanged, "seconds": round(self.seconds, 3),
+                "errors": self.errors[:100]}
+
+
+@dataclass
+class _Work:
+    entry: Entry
+    replaces: int | None  # location row id this entry rewrites, if any
+    old_message: int | None  # message rowid that location belonged to
+
+
+@dataclass
+class _Parsed:
+    work: _Work
+    record: Record | None
+    error: str | None = None
+    vanished: bool = False
+
+
+# -- parsing (runs in worker processes for large jobs) ----------------------
+_WORKER_SOURCE: Source | None = None
+
+
+def _init_worker(source_type: str, location: str, options: dict[str, Any]) -> None:
+    global _WORKER_SOURCE
+    from mailindex.plugins import plugin_manager
+
+    pm = plugin_manager()
+    _WORKER_SOURCE = pm.hook.mailindex_open_source(location=location, source_type=source_type, options=options)
+
+
+def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
+    src = source or _WORKER_SOURCE
+    assert src is not None
+    e = work.entry
+    try:
+        data = e.data if e.data is not None else src.read_bytes(e.locator)
+    except SourceNotFound:
+        return _Parsed(replace(work, entry=replace(e, data=None)), None, vanished=True)
+    except (SourceError, OSError) as exc:
+        return _Parsed(replace(work, entry=replace(e, data=None)), None, error=f"unreadable: {exc}")
+    try:
+        record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders))
+    except Exception as exc:  # parse() promises not to raise; a bug must not stop the batch
+        record = Record(message_id=_fallback_id(data), sha256=sha256_hex(data), size=len(data),
+                        parse_error=f"parser failure: {type(exc).__name__}: {exc}")
+    return _Parsed(replace(work, entry=replace(e, data=None)), record, error=record.parse_error)
+
+
+def _fallback_id(data: bytes) -> str:
+    from mailindex.record import message_id_for
+
+    return message_id_for(data)
+
+
+def placement(locations: Iterable[tuple[int, str, str]], labels: dict[int, str], date_indexed: int,
+              sort_key: int) -> S.Placement:
+    """Folders, symbolic names and sources of a message from its (source id, folders, flags) rows."""
+    folders: dict[str, None] = {}
+    symbolic: dict[str, None] = {}
+    sources: dict[str, None] = {}
+    for sid, folders_json, flags_json in locations:
+        sources[labels.get(sid, "")] = None
+        for f in json.loads(folders_json):
+            folders[normalize_folder(f)] = None
+            sym = symbolic_name(f)
+            if sym:
+                symbolic[sym] = None
+        if "flagged" in json.loads(flags_json):
+            symbolic["\\Flagged"] = None
+    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), date_indexed, sort_key)
+
+
+# -- the sync -----------------------------------------------------------------
+class SourceSync:
+    """One sync of one source. Create, then call run()."""
+
+    def __init__(self, store: Store, writer: Writer, source_id: int, label: str, source: Source,
+                 source_type: str, options: dict[str, Any], workers: int | None = None,
+                 progress: Progress | None = None) -> None:
+        self.store, self.writer, self.sid, self.source = store, writer, source_id, source
+        self.source_type, self.options = source_type, options
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.progress = progress
+        self.report = SyncReport(label)
+        self.labels = store.source_labels()
+        self.now = int(time.time())
+
+    # pass 1 ------------------------------------------------------------------
+    def _scan(self) -> tuple[list[_Work], dict[int, list[int]], list[tuple[int, Entry]], dict[str, str]]:
+        old_stamps = self.store.containers(self.sid)
+        stamps: dict[str, str] = {}
+        work: list[_Work] = []
+        vanished: dict[int, list[int]] = {}  # message rowid -> location ids gone
+        relocated: list[tuple[int, Entry]] = []
+        seen: set[str] = set()
+        buffered = 0
+        for c in self.source.containers():
+            seen.add(c.name)
+            if c.stable:
+                stamps[c.name] = c.stamp
+            if c.stable and old_stamps.get(c.name) == c.stamp:
+                continue
+            known = self.store.locations_in(self.sid, c.name)
+            for e in self.source.entries(c.name):
+                old = known.pop(e.key, None)
+                if e.data is not None:
+                    buffered += len(e.data)
+                    if buffered > MAX_BUFFERED_BYTES:
+                        e = replace(e, data=None)
+                if old is None:
+                    work.append(_Work(e, None, None))
+                    continue
+                loc_id, message, content_stamp, locator, folders, flags = old
+                if content_stamp != e.content_stamp:
+                    work.append(_Work(e, loc_id, message))
+                elif json.loads(folders) != list(e.folders) or ("flagged" in e.flags) != ("flagged" in json.loads(flags)):
+                    work.append(_Work(e, loc_id, message))  # placement changed: the document is rebuilt
+                elif json.loads(locator) != dict(e.locator) or json.loads(flags) != sorted(e.flags):
+                    relocated.append((loc_id, e))
+                else:
+                    self.report.unchanged += 1
+            for loc_id, message, *_ in known.values():
+                vanished.setdefault(message, []).append(loc_id)
+        for name in self.store.location_containers(self.sid) - seen:
+            for loc_id, message, *_ in self.store.locations_in(self.sid, name).values():
+                vanished.setdefault(message, []).append(loc_id)
+        return work, vanished, relocated, stamps
+
+    # pass 2 ------------------------------------------------------------------
+    def _parsed(self, work: list[_Work]) -> Iterator[_Parsed]:
+        if self.workers > 1 and len(work) >= PARALLEL_MIN:
+            ctx = multiprocessing.get_context("forkserver")
+            with ctx.Pool(self.workers, _init_worker,
+                          (self.source_type, str(self.source.location), self.options)) as pool:
+                yield from pool.imap(_parse_work, work, chunksize=32)
+        else:
+            for w in work:
+                yield _parse_work(w, self.source)
+
+    def run(self) -> SyncReport:
+        started = time.monotonic()
+        work, vanished, relocated, stamps = self._scan()
+        total = len(work)
+        done = 0
+        if self.progress:
+            self.progress(0, total)
+        batch: list[_Parsed] = []
+        for parsed in self._parsed(work):
+            batch.append(parsed)
+            if len(batch) >= BATCH:
+                self._apply(batch, vanished)
+                done += len(batch)
+                batch = []
+                if self.progress:
+                    self.progress(done, total)
+        self._apply(batch, vanished, relocated=relocated)
+        self._finish(vanished, stamps)
+        if self.progress:
+            self.progress(total, total)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    # applying ----------------------------------------------------------------
+    def _apply(self, batch: list[_Parsed], vanished: dict[int, list[int]],
+               relocated: list[tuple[int, Entry]] = ()) -> None:  # type: ignore[assignment]
+        good = [p for p in batch if p.record is not None]
+        for p in batch:
+            if p.vanished and p.work.replaces is not None:
+                vanished.setdefault(p.work.old_message or 0, []).append(p.work.replaces)
+            elif p.record is None and p.error:
+                self.report.failed += 1
+                self.report.errors.append({"key": p.work.entry.key, "error": p.error})
+        if not good and not relocated:
+            self._quarantine_only(batch)
+            return
+        records = {p.record.message_id: p.record for p in good}  # type: ignore[union-attr]
+        existing = self.store.message_rows(list(records))
+        # Location rows after this batch, per message: stored ones, minus those this
+        # batch rewrites or that vanished, plus the new ones.
+        rewritten = {p.work.replaces for p in good if p.work.replaces is not None}
+        consumed: list[int] = []
+        current: dict[str, list[tuple[int, str, str]]] = {mid: [] for mid in records}
+        rowid_to_mid = {row[0]: mid for mid, row in existing.items()}
+        for rowid, locs in self.store.placement_rows(list(rowid_to_mid)).items():
+            gone = set(vanished.pop(rowid, ()))
+            consumed.extend(gone)
+            for loc_id, sid, folders, flags in locs:
+                if loc_id not in gone and loc_id not in rewritten:
+                    current[rowid_to_mid[rowid]].append((sid, folders, flags))
+        for p in good:
+            e = p.work.entry
+            current[p.record.message_id].append(  # type: ignore[union-attr]
+                (self.sid, json.dumps(list(e.folders)), json.dumps(sorted(e.flags))))
+        taken: set[int] = set()
+        new_rows: dict[str, tuple[int, int]] = {}
+        docs = []
+        for mid, rec in records.items():
+            if mid in existing:
+                _, sort_key, date_indexed = existing[mid]
+            else:
+                wanted = (rec.date << S.SORT_TIE_BITS) | (int(mid[:5], 16) & ((1 << S.SORT_TIE_BITS) - 1))
+                sort_key = self.store.free_sort_key(wanted, taken)
+                taken.add(sort_key)
+                date_indexed = self.now
+                new_rows[mid] = (sort_key, date_indexed)
+            docs.append((mid, S.build_document(rec, placement(current[mid], self.labels, date_indexed, sort_key))))
+        # Old messages that lost their only location to a content change are checked at the end.
+        for p in good:
+            if p.work.old_message is not None and p.work.replaces is not None:
+                vanished.setdefault(p.work.old_message, [])
+        with self.store.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in records])
+        self.writer.upsert(docs)
+        self.writer.commit()
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT INTO messages (message_id, sort_key, date, date_indexed, email_message_id, "
+                "gmail_message_id, parse_error, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(mid, sk, records[mid].date, di, records[mid].email_message_id, records[mid].gmail_message_id,
+                  records[mid].parse_error, encode_record(records[mid])) for mid, (sk, di) in new_rows.items()],
+            )
+            if consumed:
+                db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in consumed])
+            rowids = dict(db.execute(
+                f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
+                list(records)).fetchall()) if records else {}
+            db.executemany(
+                "INSERT INTO locations (source_id, container, key, message, folders, locator, content_stamp, "
+                "flags, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) DO "
+                "UPDATE SET message = excluded.message, folders = excluded.folders, locator = excluded.locator, "
+                "content_stamp = excluded.content_stamp, flags = excluded.flags, sha256 = excluded.sha256",
+                [(self.sid, p.work.entry.container, p.work.entry.key, rowids[p.record.message_id],  # type: ignore
+                  json.dumps(list(p.work.entry.folders)), json.dumps(dict(p.work.entry.locator)),
+                  p.work.entry.content_stamp, json.dumps(sorted(p.work.entry.flags)), p.record.sha256)  # type: ignore
+                 for p in good],
+            )
+            db.executemany(
+                "UPDATE locations SET locator = ?, flags = ? WHERE id = ?",
+                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), loc_id) for loc_id, e in relocated],
+            )
+            self._record_quarantine(db, batch)
+            db.execute("DELETE FROM intent")
+        for p in good:
+            if p.work.replaces is None and p.record.message_id not in existing:  # type: ignore[union-attr]
+                self.report.added += 1
+            else:
+                self.report.updated += 1
+            if p.error:
+                self.report.failed += 1
+                self.report.errors.append({"key": p.work.entry.key, "error": p.error})
+
+    def _quarantine_only(self, batch: list[_Parsed]) -> None:
+        if any(p.error for p in batch):
+            with self.store.transaction() as db:
+                self._record_quarantine(db, batch)
+
+    def _record_quarantine(self, db: Any, batch: list[_Parsed]) -> None:
+        for p in batch:
+            e = p.work.entry
+            if p.error:
+                db.execute(
+                    "INSERT INTO quarantine (source_id, container, key, locator, error, indexed, first_seen, "
+                    "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) DO UPDATE "
+                    "SET error = excluded.error, indexed = excluded.indexed, last_seen = excluded.last_seen",
+                    (self.sid, e.container, e.key, json.dumps(dict(e.locator)), p.error,
+                     int(p.record is not None), self.now, self.now),
+                )
+            elif p.record is not None:
+                db.execute("DELETE FROM quarantine WHERE source_id = ? AND container = ? AND key = ?",
+                           (self.sid, e.container, e.key))
+
+    def _finish(self, vanished: dict[int, list[int]], stamps: dict[str, str]) -> None:
+        """Remove what vanished, rebuild messages that lost one of several places, save stamps."""
+        gone_ids = [i for ids in vanished.values() for i in ids]
+        affected = list(vanished)
+        remaining = self.store.placement_rows(affected)
+        orphans = [rowid for rowid in affected
+                   if not [loc for loc in remaining.get(rowid, []) if loc[0] not in set(vanished[rowid])]]
+        rebuild = [rowid for rowid in affected if rowid not in orphans]
+        orphan_mids = self.store.message_ids(orphans)
+        if orphan_mids:
+            with self.store.transaction() as db:
+                db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in orphan_mids])
+            self.writer.delete(orphan_mids)
+            self.writer.commit()
+        with self.store.transaction() as db:
+            db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
+            db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
+            self.store.set_containers(self.sid, stamps)
+            db.execute("DELETE FROM intent")
+        self.report.removed += len(orphans)
+        if rebuild:
+            rebuild_documents(self.store, self.writer, rebuild, self._open_for)
+            self.report.updated += len(rebuild)
+
+    def _open_for(self, source_id: int) -> Source | None:
+        return self.source if source_id == self.sid else None
+
+
+def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
+                      open_source: Callable[[int], Source | None]) -> None:
+    """Rewrite the Tantivy documents of these messages from the store and their sources."""
+    labels = store.source_labels()
+    docs = []
+    mids = store.message_ids(rowids)
+    placements = store.placement_rows(rowids)
+    for rowid, mid in zip(rowids, mids):
+        row = store.find_message(mid)
+        if row is None:
+            continue
+        _, _, date_indexed, blob = row
+        record = decode_record(blob)
+        locs = placements.get(rowid, [])
+        for loc_id, sid, _, _ in locs:
+            src = open_source(sid)
+            locator = store.locator(loc_id)
+            if src is None or locator is None:
+                continue
+            try:
+                record = parse(RawMessage(src.read_bytes(locator)))
+                break
+            except (SourceError, OSError):
+                continue
+        place = placement([loc[1:] for loc in locs], labels, date_indexed, store.sort_key(rowid))
+        docs.append((mid, S.build_document(record, place)))
+    with store.transaction() as db:
+        db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
+    writer.upsert(docs)
+    writer.commit()
+    with store.transaction() as db:
+        db.execute("DELETE FROM intent")
