@@ -293,11 +293,9 @@ class SourceSync:
             )
             self._record_quarantine(db, batch)
             db.execute("DELETE FROM intent")
+        self.report.added += len(new_rows)
+        self.report.updated += len(records) - len(new_rows)
         for p in good:
-            if p.work.replaces is None and p.record.message_id not in existing:  # type: ignore[union-attr]
-                self.report.added += 1
-            else:
-                self.report.updated += 1
             if p.error:
                 self.report.failed += 1
                 self.report.errors.append({"key": p.work.entry.key, "error": p.error})

@@ -24,7 +24,7 @@ class TantivyIndex:
         self.path = path
         self.schema = S.build_schema()
         try:
-            if tantivy.Index.exists(str(path)):
+            if path.is_dir() and tantivy.Index.exists(str(path)):
                 self.index = tantivy.Index.open(str(path))
             elif read_only:
                 raise IndexStoreError(f"no index at {path.parent} (a read-only index is never created)")

@@ -1,0 +1,100 @@
+"""The `mailindex` command in-process: the contract scripts rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailindex.cli import main
+from tests import mail
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> Path:
+    root = mail.maildir(tmp_path / "md", {
+        "INBOX": [mail.message(f"note {i}", sender=f"user{i % 3}@example.com", date=1_600_000_000 + i)
+                  for i in range(5)],
+        "Sent": [mail.message("report attached", sender="me@example.com", to="bob@example.org",
+                              attachments=[("report.pdf", b"%PDF-1.4 " * 100)])],
+    })
+    assert main(["--index", str(tmp_path / "idx"), "index", str(root), "--source", "personal", "--json"]) == 0
+    return tmp_path / "idx"
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> object:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_index_report_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("a"), mail.message("b")]})
+    assert main(["--index", str(tmp_path / "idx"), "index", str(root), "--json"]) == 0
+    report = _json(capsys)
+    assert {k: report[k] for k in ("added", "updated", "removed", "failed")} == \
+        {"added": 2, "updated": 0, "removed": 0, "failed": 0}
+    assert isinstance(report["seconds"], float)
+    assert main(["--index", str(tmp_path / "idx"), "index", str(root), "--json"]) == 0
+    assert _json(capsys)["added"] == 0
+
+
+def test_search_json_count_and_all(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--index", str(indexed), "search", "--from", "user1@example.com", "--json"]) == 0
+    found = _json(capsys)
+    assert sorted(m["subject"] for m in found) == ["note 1", "note 4"]
+    assert main(["--index", str(indexed), "search", "--email", "example.com", "--count"]) == 0
+    assert capsys.readouterr().out.strip() == "6"
+    assert main(["--index", str(indexed), "search", "--all", "--sort-order", "asc", "--json"]) == 0
+    dates = [m["date"] for m in _json(capsys)]
+    assert dates == sorted(dates) and len(dates) == 6
+    assert main(["--index", str(indexed), "search", "--file-name", "*.pdf", "--json"]) == 0
+    (m,) = _json(capsys)
+    assert m["files"][0]["file_name"] == "report.pdf" and m["folders"] == ["Sent"]
+
+
+def test_show(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    main(["--index", str(indexed), "search", "--subject", "report", "--json"])
+    (m,) = _json(capsys)
+    assert main(["--index", str(indexed), "show", m["message_id"], "--include-body", "--include-headers", "1",
+                 "--include-flags", "--json"]) == 0
+    shown = _json(capsys)
+    assert shown["message_id"] == m["message_id"]
+    assert shown["headers"]["Subject"] == ["report attached"]
+    assert set(shown["flags"]) == {"seen", "answered", "flagged", "deleted", "draft", "nonjunk"}
+    assert any(p["type"] == "text/plain" for p in shown["body"])
+
+
+def test_source_writes_the_exact_bytes(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    data = mail.message("raw bytes", body="caf\u00e9\r\nend\n")
+    root = mail.maildir(tmp_path / "md", {"INBOX": [data]})
+    main(["--index", str(tmp_path / "idx"), "index", str(root)])
+    capsysbinary.readouterr()
+    main(["--index", str(tmp_path / "idx"), "search", "--json"])
+    (m,) = json.loads(capsysbinary.readouterr().out)
+    assert main(["--index", str(tmp_path / "idx"), "source", m["message_id"]]) == 0
+    assert capsysbinary.readouterr().out == data
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["search", "--limit", "0"], "limit"),
+    (["search", "--limit", "101"], "limit"),
+    (["search", "--offset", "-1"], "offset"),
+    (["search", "--subject", "/(unclosed/"], "subject"),
+    (["search", "--from", "not-an-address"], "from"),
+    (["search", "--file-name", "[abc"], "file_name"),
+    (["show", "ffffffffffffffffffffffff"], "not found"),
+])
+def test_errors_are_one_line_and_nonzero(indexed: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                         needle: str) -> None:
+    capsys.readouterr()
+    assert main(["--index", str(indexed), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--index", str(tmp_path / "idx"), "index", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err
+    assert "no such file" in err and err.count("\n") == 1
