@@ -67,6 +67,7 @@ class _Parsed:
     record: Record | None
     error: str | None = None
     vanished: bool = False
+    blob: bytes = b""  # the encoded record, made in the worker
 
 
 # -- parsing (runs in worker processes for large jobs) ----------------------
@@ -96,7 +97,8 @@ def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
     except Exception as exc:  # parse() promises not to raise; a bug must not stop the batch
         record = Record(message_id=_fallback_id(data), sha256=sha256_hex(data), size=len(data),
                         parse_error=f"parser failure: {type(exc).__name__}: {exc}")
-    return _Parsed(replace(work, entry=replace(e, data=None)), record, error=record.parse_error)
+    return _Parsed(replace(work, entry=replace(e, data=None)), record, error=record.parse_error,
+                   blob=encode_record(record))
 
 
 def _fallback_id(data: bytes) -> str:
@@ -227,6 +229,7 @@ class SourceSync:
             self._quarantine_only(batch)
             return
         records = {p.record.message_id: p.record for p in good}  # type: ignore[union-attr]
+        blobs = {p.record.message_id: p.blob for p in good}  # type: ignore[union-attr]
         existing = self.store.message_rows(list(records))
         # Location rows after this batch, per message: stored ones, minus those this
         # batch rewrites or that vanished, plus the new ones.
@@ -263,14 +266,17 @@ class SourceSync:
                 vanished.setdefault(p.work.old_message, [])
         with self.store.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in records])
-        self.writer.upsert(docs)
+        # Only messages already in the store can have an older document; the rest are
+        # covered by the intent if a crash leaves one behind.
+        self.writer.delete(existing)
+        self.writer.add(doc for _, doc in docs)
         self.writer.commit()
         with self.store.transaction() as db:
             db.executemany(
                 "INSERT INTO messages (message_id, sort_key, date, date_indexed, email_message_id, "
                 "gmail_message_id, parse_error, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(mid, sk, records[mid].date, di, records[mid].email_message_id, records[mid].gmail_message_id,
-                  records[mid].parse_error, encode_record(records[mid])) for mid, (sk, di) in new_rows.items()],
+                  records[mid].parse_error, blobs[mid]) for mid, (sk, di) in new_rows.items()],
             )
             if consumed:
                 db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in consumed])
@@ -376,7 +382,8 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
         docs.append((mid, S.build_document(record, place)))
     with store.transaction() as db:
         db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
-    writer.upsert(docs)
+    writer.delete(mids)
+    writer.add(doc for _, doc in docs)
     writer.commit()
     with store.transaction() as db:
         db.execute("DELETE FROM intent")

@@ -60,7 +60,7 @@ def build_schema() -> tantivy.Schema:
                  FILE_NAME, FILE_KEY, EMAIL_MESSAGE_ID):
         sb.add_text_field(name, tokenizer_name="raw")
     sb.add_integer_field(FILE_SIZE, indexed=True, fast=True)
-    sb.add_text_field(TEXT, tokenizer_name="default", index_option="position")
+    sb.add_text_field(TEXT, tokenizer_name="default", index_option="freq")
     return sb.build()
 
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +91,22 @@ CREATE TABLE IF NOT EXISTS sync_log (
 """
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(Record) if f.name != "text")
+_FILE_FIELDS = tuple(f.name for f in fields(Attachment))
+
+
 def encode_record(record: Record) -> bytes:
     """Compact, compressed JSON of a Record without its searchable text."""
-    data = asdict(record)
-    del data["text"]
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    data["addresses"] = {role: [[a.email, a.name] for a in addrs] for role, addrs in record.addresses.items()}
+    data["files"] = [[getattr(f, n) for n in _FILE_FIELDS] for f in record.files]
     return zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), 1)
 
 
 def decode_record(blob: bytes) -> Record:
     data = json.loads(zlib.decompress(blob))
-    data["addresses"] = {role: [Address(**a) for a in addrs] for role, addrs in data["addresses"].items()}
-    data["files"] = [Attachment(**f) for f in data["files"]]
+    data["addresses"] = {role: [Address(*a) for a in addrs] for role, addrs in data["addresses"].items()}
+    data["files"] = [Attachment(*f) for f in data["files"]]
     return Record(**data)
 
 

@@ -53,15 +53,15 @@ class TantivyIndex:
 
 
 class Writer:
-    """The only IndexWriter of an index: upserts and deletes by message_id, then commit."""
+    """The only IndexWriter of an index: deletes by message_id and adds, then commit."""
 
     def __init__(self, writer: tantivy.IndexWriter) -> None:
         self._w = writer
 
-    def upsert(self, docs: Iterable[tuple[str, tantivy.Document]]) -> None:
+    def add(self, docs: Iterable[tantivy.Document]) -> None:
+        """Add documents; callers delete any older version of the same message first."""
         try:
-            for message_id, doc in docs:
-                self._w.delete_documents_by_term(S.MESSAGE_ID, message_id)
+            for doc in docs:
                 self._w.add_document(doc)
         except ValueError as exc:
             raise IndexStoreError(f"cannot add to the search index: {exc}") from exc

@@ -1,0 +1,132 @@
+"""Hostile and broken mail: recorded with its error, the rest ingests, memory stays bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailindex import MailIndex
+from mailindex.plugins import plugin_manager
+from tests import mail
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _part_bomb(parts: int) -> bytes:
+    body = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(parts))
+    return (f"From: bomb@example.com\r\nSubject: part bomb\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{body}--b--\r\n").encode()
+
+
+def _nested(depth: int) -> bytes:
+    inner = b"From: core@example.com\r\nSubject: the core\r\n\r\ninnermost words\r\n"
+    for i in range(depth):
+        inner = (b"From: wrap@example.com\r\nSubject: wrap %d\r\nMIME-Version: 1.0\r\n"
+                 b"Content-Type: message/rfc822\r\n\r\n" % i) + inner
+    return inner
+
+
+def _big(megabytes: int) -> bytes:
+    chunk = (b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=" * 2)[:76] + b"\r\n"
+    payload = chunk * (megabytes * 2**20 // len(chunk))
+    return (b"From: big@example.com\r\nSubject: fifty megabytes\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--z\r\nContent-Type: application/octet-stream; name=big.bin\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=big.bin\r\n\r\n" + payload + b"--z--\r\n")
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    tree = tmp_path / "eml" / "inbox"
+    tree.mkdir(parents=True)
+    for i in range(5):
+        (tree / f"good{i}.eml").write_bytes(mail.message(f"good {i}"))
+    (tree / "empty.eml").write_bytes(b"")
+    (tree / "garbage.eml").write_bytes(random.Random(7).randbytes(200_000))
+    (tree / "bomb.eml").write_bytes(_part_bomb(10_000))
+    (tree / "nested.eml").write_bytes(_nested(500))
+    (tree / "big.eml").write_bytes(_big(50))
+    return tmp_path / "eml"
+
+
+SYNC_CHILD = r"""
+import json, resource, sys
+from mailindex import MailIndex
+report = MailIndex(sys.argv[1]).index(sys.argv[2], "hostile", workers=1)
+print(json.dumps({"report": report.to_dict(), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def test_hostile_messages_ingest_with_bounded_memory(hostile: Path, tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(tmp_path / "idx"), str(hostile)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    report = result["report"]
+    assert report["added"] == 10  # every file is a message, broken or not
+    assert result["rss_mb"] < 500, result
+    with MailIndex(tmp_path / "idx", read_only=True) as mx:
+        assert mx.messages.count(subject="good") == 5
+        (big,) = mx.messages.list(subject="fifty megabytes")
+        assert big["files"][0]["file_name"] == "big.bin"
+        assert big["files"][0]["size"] > 49 * 2**20 * 3 // 4 - 2**20
+        assert mx.messages.count(subject="part bomb") == 1
+        assert mx.messages.count(subject="wrap 0") == 1
+        quarantined = {q["key"] for q in mx.quarantine()}
+        assert any(k.endswith("empty.eml") for k in quarantined)
+
+
+def test_file_vanishing_mid_scan_is_skipped(tmp_path: Path) -> None:
+    tree = tmp_path / "eml" / "inbox"
+    tree.mkdir(parents=True)
+    files = [tree / f"m{i}.eml" for i in range(6)]
+    for i, p in enumerate(files):
+        p.write_bytes(mail.message(f"m{i}"))
+    pm = plugin_manager(entry_points=False)
+    with MailIndex(tmp_path / "idx", pm=pm) as mx:
+        src = mx.open_source(tmp_path / "eml")
+        entries = type(src).entries
+
+        def vanishing(self, container):  # the file goes away between listing and reading
+            for e in entries(self, container):
+                if e.key.endswith("m3.eml"):
+                    files[3].unlink()
+                yield e
+
+        type(src).entries = vanishing
+        try:
+            report = mx.index(tmp_path / "eml", "e")
+        finally:
+            type(src).entries = entries
+        assert (report.added, report.failed) == (5, 0)
+        assert sorted(m["subject"] for m in mx.messages.iter()) == ["m0", "m1", "m2", "m4", "m5"]
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to drop to another user")
+def test_unreadable_file_is_recorded_and_the_rest_ingests(tmp_path: Path) -> None:
+    tree = tmp_path / "eml" / "inbox"
+    tree.mkdir(parents=True)
+    for i in range(3):
+        (tree / f"ok{i}.eml").write_bytes(mail.message(f"ok {i}"))
+    secret = tree / "secret.eml"
+    secret.write_bytes(mail.message("secret"))
+    secret.chmod(0o000)
+    for d in (tmp_path, tmp_path / "eml", tree):
+        d.chmod(0o777)
+    child = SYNC_CHILD.replace('"hostile"', '"e"')
+    out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "idx"), str(tmp_path / "eml")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, user=65534, group=65534,
+                         env={**os.environ, "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)["report"]
+    assert (report["added"], report["failed"]) == (3, 1)
+    assert "secret.eml" in report["errors"][0]["key"]
+    with MailIndex(tmp_path / "idx", read_only=True) as mx:
+        assert mx.messages.count() == 3
+        assert [q["indexed"] for q in mx.quarantine()] == [False]
