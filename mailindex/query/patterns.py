@@ -28,6 +28,9 @@ _UNSUPPORTED = {
 }
 
 
+_GLOBAL_FLAGS = re.compile(r"^\(\?[a-zA-Z]+\)")
+
+
 def is_regex(value: str) -> bool:
     return len(value) >= 2 and value.startswith("/") and value.endswith("/")
 
@@ -69,17 +72,24 @@ def user_regex(param: str, pattern: str) -> tuple[str, bool, bool]:
     _check(param, f"/{pattern}/", items, True, len(items))
     start = bool(items) and items[0][0] is _c.AT
     end = bool(items) and items[-1][0] is _c.AT and len(items) > (1 if start else 0)
-    body = pattern
+    flags = _GLOBAL_FLAGS.match(pattern)
+    head = flags.group(0) if flags else ""
+    body = pattern[len(head):]
     if start:
         body = body[2:] if body.startswith("\\A") else body[1:]
     if end:
         body = body[:-2] if body.endswith(("\\Z", "\\z")) else body[:-1]
-    return body, start, end
+    return head + body, start, end
 
 
 def anywhere(body: str, start: bool, end: bool, filler: str = ".*") -> str:
-    """A whole-term Tantivy regex that finds `body` anywhere unless anchored."""
-    return f"{'' if start else filler}(?:{body}){'' if end else filler}"
+    """A whole-term Tantivy regex that finds `body` anywhere unless anchored.
+
+    Leading global flags such as (?i) stay in front, where both dialects want them.
+    """
+    flags = _GLOBAL_FLAGS.match(body)
+    head = flags.group(0) if flags else ""
+    return f"{head}{'' if start else filler}(?:{body[len(head):]}){'' if end else filler}"
 
 
 def glob_to_regex(param: str, glob: str) -> str:
