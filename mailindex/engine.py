@@ -73,6 +73,7 @@ class MailIndex:
         self.close()
 
     def close(self) -> None:
+        """Close the metadata store; the index stays on disk."""
         self.store.close()
 
     @property

@@ -1,0 +1,112 @@
+"""Query latency: p50/p95 of every filter type and realistic combinations, limit 100.
+
+    python -m benchmarks.query [PATH] [--index DIR] [--repeat N] [--json]
+
+Builds (or reuses) an index of PATH (default: the generated 100,000-message
+corpus) and times `messages.list(..., limit=100)` including building the
+Python result objects. Values are drawn from the indexed mail itself, so the
+queries hit. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mailindex import MailIndex
+
+
+def _pick_values(mx: MailIndex, rng: random.Random) -> dict[str, Any]:
+    sample = mx.messages.list(limit=100, offset=rng.randrange(0, max(mx.messages.count() - 100, 1)))
+    with_files = list(mx.messages.iter(file_size_min=1))[:200] or [sample[0]]
+    m = rng.choice(sample)
+    sender = m["addresses"]["from"]["email"]
+    word = max((w for s in sample for w in s["subject"].split() if w.isalpha()), key=len, default="the")
+    dates = sorted(s["date"] for s in sample)
+    f = rng.choice(with_files)["files"][0]
+    ext = f["file_name"].rpartition(".")[2] or "pdf"
+    return {"sender": sender, "domain": sender.rpartition("@")[2], "word": word,
+            "to": m["addresses"].get("to", [{"email": sender}])[0]["email"],
+            "month": (dates[len(dates) // 2] - 15 * 86400, dates[len(dates) // 2] + 15 * 86400),
+            "ext": ext, "folder": rng.choice(m["folders"])}
+
+
+def cases(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    lo, hi = v["month"]
+    return {
+        "from": {"from": v["sender"]},
+        "to": {"to": v["to"]},
+        "email (address)": {"email": v["sender"]},
+        "email (domain)": {"email": v["domain"]},
+        "subject word": {"subject": v["word"]},
+        "subject regex ^": {"subject": "/^Re: \\[PATCH/"},
+        "subject regex inner": {"subject": f"/{v['word'][:4]}.*(fix|bug)/"},
+        "folder": {"folder": v["folder"]},
+        "folder symbolic": {"folder": "\\Sent"},
+        "source": {"source": "bench"},
+        "file_name glob": {"file_name": f"*.{v['ext']}"},
+        "file_name regex": {"file_name": "/\\.(pdf|png)$/"},
+        "file size": {"file_size_min": 10_000, "file_size_max": 200_000},
+        "date range (month)": {"date_after": lo, "date_before": hi},
+        "indexed range": {"indexed_after": 0},
+        "from + date range": {"from": v["sender"], "date_after": lo - 365 * 86400, "date_before": hi},
+        "email + subject": {"email": v["domain"], "subject": v["word"]},
+        "file_name + size": {"file_name": "*.pdf", "file_size_max": 50_000},
+        "folder + date + subject": {"folder": v["folder"], "date_after": lo - 365 * 86400, "subject": "re"},
+        "no filter, asc": {"sort_order": "asc"},
+    }
+
+
+def measure(mx: MailIndex, params: dict[str, Any], repeat: int) -> dict[str, float]:
+    times = []
+    hits = 0
+    for i in range(repeat):
+        t = time.perf_counter()
+        hits = len(mx.messages.list(limit=100, offset=0, **params))
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))],
+            "page_hits": hits, "total_hits": mx.messages.count(**{k: v for k, v in params.items()
+                                                                  if k != "sort_order"})}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.query", description=__doc__.split("\n\n")[0])
+    ap.add_argument("path", nargs="?", help="mail to index (default: generated 100,000-message corpus)")
+    ap.add_argument("--index", help="index directory (default: benchmarks/.cache/index-<corpus name>)")
+    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if args.path:
+        corpus = Path(args.path)
+    else:
+        from benchmarks.corpus import default_corpus
+
+        corpus = default_corpus()
+    index = Path(args.index) if args.index else Path(__file__).parent / ".cache" / f"index-{corpus.name}"
+    with MailIndex(index) as mx:
+        if "bench" not in {s["label"] for s in mx.sources()}:
+            print(f"indexing {corpus} into {index} (once) ...", file=sys.stderr)
+            mx.add_source("bench", corpus)
+        mx.sync("bench")
+        total = mx.messages.count()
+        values = _pick_values(mx, random.Random(1))
+        results = {name: measure(mx, params, args.repeat) for name, params in cases(values).items()}
+    if args.json:
+        print(json.dumps({"corpus": str(corpus), "messages": total, "results": results}, indent=2))
+        return 0
+    print(f"corpus: {corpus} ({total:,} messages), limit 100, {args.repeat} runs each, results built as dicts")
+    print(f"{'query':<26} {'p50 ms':>8} {'p95 ms':>8} {'hits':>9}")
+    for name, r in results.items():
+        print(f"{name:<26} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['total_hits']:9,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
