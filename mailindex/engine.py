@@ -120,6 +120,7 @@ class MailIndex:
         return [self._source_dict(r) for r in self.store.source_rows()]
 
     def source(self, label: str) -> dict[str, Any]:
+        """One source by label; SourceNotFound if none."""
         for row in self.store.source_rows():
             if row["label"] == label:
                 return self._source_dict(row)

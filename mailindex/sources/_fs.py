@@ -1,0 +1,280 @@
+"""Filesystem helpers shared by the file-based sources (maildir, mbox, eml).
+
+Nothing here parses mail: these functions stat, list, sniff the first bytes of
+a file and open (possibly compressed) files for reading. Sources are read-only,
+so every open is for reading and nothing is ever locked or written.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from mailindex.errors import SourceError, SourceNotFound
+from mailindex.folders import DELIMITER
+from mailindex.sources.base import Container, Source
+
+# A stamp younger than this may still change within the same clock tick
+# (coarse filesystem clocks, cf. CPython mailbox.Maildir._refresh).
+UNSTABLE_WINDOW_NS = 2_000_000_000
+
+BOM = b"\xef\xbb\xbf"
+SNIFF_BYTES = 1024
+
+# Metadata files that live beside mail in common stores (MH, Dovecot,
+# Thunderbird, mbsync, desktop litter). Dotfiles are skipped separately.
+IGNORED_NAMES = frozenset({
+    "context", "maildirfolder", "subscriptions", "courierimapsubscribed", "courierimapuiddb",
+    "courierimapkeywords", "thumbs.db", "desktop.ini", "msgfilterrules.dat", "filterlog.html",
+    "popstate.dat", "readme", "readme.md", "readme.txt", "license", "copying",
+})
+IGNORED_SUFFIXES = (".msf", ".lock", ".lck", ".idx", ".ids", ".sqlite", ".db", ".dat", ".pyc")
+
+# `Name: value` (RFC 5322 field name: printable ASCII except colon), or mbox-ish.
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+_MAGIC = (
+    (b"\x1f\x8b", "gz"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+COMPRESSED_SUFFIXES = {".gz": "gz", ".bz2": "bz2", ".xz": "xz"}
+
+
+# --- names and paths -------------------------------------------------------
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def is_ignored_file(name: str) -> bool:
+    """Dotfiles and well-known metadata files that are never mail."""
+    low = name.lower()
+    return is_hidden(name) or low in IGNORED_NAMES or low.endswith(IGNORED_SUFFIXES) or low.endswith("~")
+
+
+def rel_posix(path: Path, root: Path) -> str:
+    """`path` relative to `root`, with "/" separators ("" for the root itself)."""
+    rel = path.relative_to(root).as_posix()
+    return "" if rel == "." else rel
+
+
+def resolve_locator_path(root: Path, rel: Any, location: str) -> Path:
+    """Join a locator's relative path onto the source root, refusing escapes."""
+    if not isinstance(rel, str) or not rel:
+        raise SourceError(location, f"bad locator path {rel!r}")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise SourceError(location, f"locator path {rel!r} leaves the source")
+    return root.joinpath(*pure.parts)
+
+
+def join_folder(parts: list[str]) -> str:
+    """A folder name from path components; a top-level inbox is always "INBOX"."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return "INBOX"
+    if parts[0].lower() == "inbox":
+        parts[0] = "INBOX"
+    return DELIMITER.join(parts)
+
+
+# --- stat and stamps -------------------------------------------------------
+
+def stamp_of(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def is_stable(st: os.stat_result, now_ns: int | None = None) -> bool:
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return abs(now_ns - st.st_mtime_ns) >= UNSTABLE_WINDOW_NS
+
+
+def container(name: str, st: os.stat_result) -> Container:
+    return Container(name=name, stamp=stamp_of(st), stable=is_stable(st))
+
+
+def stat_or_none(path: Path | str | os.DirEntry[str], follow: bool = True) -> os.stat_result | None:
+    """stat() that treats a path vanishing under us as absent."""
+    try:
+        if isinstance(path, os.DirEntry):
+            return path.stat(follow_symlinks=follow)
+        return os.stat(path, follow_symlinks=follow)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def scandir_sorted(path: Path) -> list[os.DirEntry[str]]:
+    """Directory entries sorted by name; [] when the directory vanished."""
+    try:
+        with os.scandir(path) as it:
+            return sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def is_dir(entry: os.DirEntry[str] | Path) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def is_file(entry: os.DirEntry[str] | Path) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def require_exists(location: Path) -> None:
+    if not location.exists():
+        raise SourceNotFound(str(location), "no such file or directory")
+
+
+# --- reading ---------------------------------------------------------------
+
+def compression_of(path: Path) -> str | None:
+    """"gz", "bz2", "xz" or None, from the file's magic bytes."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    for prefix, kind in _MAGIC:
+        if magic.startswith(prefix):
+            return kind
+    return None
+
+
+def open_binary(path: Path, compression: str | None = None) -> IO[bytes]:
+    """Open for reading, decompressing gzip/bzip2/xz transparently."""
+    if compression == "gz":
+        return gzip.open(path, "rb")
+    if compression == "bz2":
+        return bz2.open(path, "rb")
+    if compression == "xz":
+        return lzma.open(path, "rb")
+    return open(path, "rb")  # noqa: SIM115 - caller closes
+
+
+def read_head(path: Path, n: int = SNIFF_BYTES) -> bytes | None:
+    """The first `n` (decompressed) bytes of a file, or None if unreadable."""
+    try:
+        with open_binary(path, compression_of(path)) as f:
+            return f.read(n)
+    except (OSError, EOFError, lzma.LZMAError):
+        return None
+
+
+def read_head_plain(path: Path, n: int = SNIFF_BYTES) -> bytes | None:
+    """The first `n` bytes of a file as stored (no decompression), or None."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return None
+
+
+def strip_leading(head: bytes) -> bytes:
+    """Drop a UTF-8 byte-order mark and leading blank lines."""
+    if head.startswith(BOM):
+        head = head[len(BOM):]
+    return head.lstrip(b"\r\n \t")
+
+
+def looks_like_mbox_head(head: bytes | None) -> bool:
+    return head is not None and strip_leading(head).startswith(b"From ")
+
+
+def looks_like_message_head(head: bytes | None) -> bool:
+    """First bytes of a one-message file: a header line, or a From_ line.
+
+    Lenient on purpose: a non-mail file that slips through just becomes a
+    parse-error record downstream, while a dropped message is lost.
+    """
+    if head is None:
+        return False
+    head = strip_leading(head)
+    if b"\x00" in head.split(b"\n", 1)[0]:
+        return False  # binary (an Outlook .msg, an image); mail may hold NULs only later
+    return head.startswith((b"From ", b">From ")) or bool(_HEADER_LINE.match(head))
+
+
+def read_file_bytes(path: Path, location: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        raise SourceNotFound(location, f"message file {path} is gone") from None
+    except IsADirectoryError:
+        raise SourceError(location, f"{path} is a directory, not a message") from None
+    except OSError as exc:
+        raise SourceError(location, f"cannot read {path}: {exc}") from exc
+
+
+# --- walking ---------------------------------------------------------------
+
+def walk_dirs(root: Path, prune: Callable[[list[os.DirEntry[str]]], frozenset[str]] | None = None,
+              ) -> Iterator[tuple[Path, list[os.DirEntry[str]]]]:
+    """Depth-first (sorted) over non-hidden directories, tolerating vanishing ones.
+
+    Yields each directory with its sorted entries. Directory symlinks are not
+    followed (a loop would never end); `prune(entries)` names subdirectories
+    of that directory to leave out.
+    """
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        entries = scandir_sorted(d)
+        if not entries and not d.is_dir():
+            continue  # vanished
+        yield d, entries
+        skip = prune(entries) if prune else frozenset()
+        subdirs = [Path(e.path) for e in entries
+                   if not is_hidden(e.name) and e.name not in skip and _is_real_dir(e)]
+        stack.extend(reversed(subdirs))
+
+
+def _is_real_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def sample_files(root: Path, limit: int = 40, max_dirs: int = 40) -> Iterator[Path]:
+    """Up to `limit` candidate mail files under `root`, breadth first (for detection)."""
+    queue = [root]
+    seen_files = 0
+    seen_dirs = 0
+    while queue and seen_files < limit and seen_dirs < max_dirs:
+        d = queue.pop(0)
+        seen_dirs += 1
+        for e in scandir_sorted(d):
+            if is_hidden(e.name):
+                continue
+            if _is_real_dir(e):
+                queue.append(Path(e.path))
+            elif not is_ignored_file(e.name) and is_file(e):
+                yield Path(e.path)
+                seen_files += 1
+                if seen_files >= limit:
+                    return
+
+
+# --- plugin glue -----------------------------------------------------------
+
+def open_if(cls: type[Source], location: str, source_type: str | None,
+            options: Mapping[str, Any] | None) -> Source | None:
+    """The body of every built-in `mailindex_open_source` hookimpl."""
+    if source_type == cls.type or (source_type is None and cls.looks_like(Path(location))):
+        return cls(location, **dict(options or {}))
+    return None

@@ -1,0 +1,227 @@
+"""Maildir and Maildir++ (and trees of nested Maildirs), read-only.
+
+Layout understood:
+
+* a Maildir: ``cur/`` and ``new/`` (``tmp/`` is never read); its own messages
+  are folder "INBOX" when it is the source root;
+* Maildir++ subfolders: ``.Sent`` -> "Sent", ``.Work.Project`` -> "Work/Project";
+* nested Maildirs: ``root/lists/python/cur`` -> folder "lists/python".
+
+Containers are the ``cur/`` and ``new/`` directories (named by their path
+relative to the source root, e.g. "cur", ".Sent/new", "lists/python/cur").
+An entry's key is the Maildir unique name, the file name before the info
+part (``:2,FS``), so a flag change (a rename by the mail program) keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mailindex.errors import SourceError, SourceNotFound
+from mailindex.folders import DELIMITER
+from mailindex.hookspecs import hookimpl
+from mailindex.sources import _fs
+from mailindex.sources.base import Container, Entry, Source
+
+SUBDIRS = ("cur", "new")
+# Info part: ":2,<flags>" (":" may be "!" or ";" on filesystems that forbid ":").
+_INFO = re.compile(r"^(?P<unique>.+?)[:!;][12],(?P<flags>[^:!;]*)$")
+_FLAG_LETTERS = {"S": "seen", "R": "answered", "F": "flagged", "T": "deleted", "D": "draft"}
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(unique name, flag letters) of a Maildir file name."""
+    m = _INFO.match(name)
+    if m is None:
+        return name, ""
+    return m["unique"], m["flags"]
+
+
+def flags_of(name: str, subdir: str) -> frozenset[str]:
+    """Flags from a file name's info part; a message in new/ is unseen."""
+    letters = split_name(name)[1]
+    flags = {_FLAG_LETTERS[c] for c in letters if c in _FLAG_LETTERS}
+    if subdir == "new":
+        flags.discard("seen")
+    return frozenset(flags)
+
+
+def is_maildir(path: Path, strict: bool = True) -> bool:
+    """Two of ``cur/``, ``new/``, ``tmp/`` (strict; git checkouts lose empty ones), else cur/ or new/."""
+    has = {name for name in ("cur", "new", "tmp") if (path / name).is_dir()}
+    if strict:
+        return len(has) >= 2
+    return bool(has & {"cur", "new"})
+
+
+def folder_name(rel_dir: str) -> str:
+    """Folder name of a Maildir at `rel_dir` ("" is the root, "INBOX")."""
+    if not rel_dir:
+        return "INBOX"
+    parts: list[str] = []
+    for part in rel_dir.split("/"):
+        if part.startswith(".") and len(part) > 1:  # Maildir++ ".A.B" -> A/B
+            parts.extend(p for p in part[1:].split(".") if p)
+        else:
+            parts.append(part)
+    return DELIMITER.join(parts) if parts else "INBOX"
+
+
+def _maildir_subdirs(entries: list[os.DirEntry[str]]) -> frozenset[str]:
+    """cur/new/tmp of a directory that is a Maildir (lenient: cur/ or new/ present), else nothing."""
+    names = {e.name for e in entries if e.name in ("cur", "new", "tmp") and _fs.is_dir(e)}
+    return frozenset(names) if names & set(SUBDIRS) else frozenset()
+
+
+def _is_tree_of_maildirs(path: Path, depth: int) -> bool:
+    """Every visible subdirectory is a Maildir or (recursively) a tree of them."""
+    found = False
+    for e in _fs.scandir_sorted(path):
+        if _fs.is_hidden(e.name) or not _fs.is_dir(e):
+            continue
+        sub = Path(e.path)
+        if is_maildir(sub) or _has_maildirpp_child(sub, strict=True):
+            found = True
+        elif depth > 1 and _is_tree_of_maildirs(sub, depth - 1):
+            found = True
+        elif any(True for _ in _fs.scandir_sorted(sub)):
+            return False  # a non-empty directory that holds no Maildir
+    return found
+
+
+def _has_maildirpp_child(path: Path, strict: bool) -> bool:
+    return any(
+        e.name.startswith(".") and len(e.name) > 1 and _fs.is_dir(e) and is_maildir(Path(e.path), strict=strict)
+        for e in _fs.scandir_sorted(path)
+    )
+
+
+class MaildirSource(Source):
+    """A Maildir, Maildir++ or a tree of nested Maildirs."""
+
+    type = "maildir"
+
+    @classmethod
+    def looks_like(cls, location: Path) -> bool:
+        """A Maildir, a Maildir++ root, or a directory tree whose leaves are Maildirs."""
+        location = Path(location)
+        if not location.is_dir():
+            return False
+        return (is_maildir(location) or _has_maildirpp_child(location, strict=True)
+                or _is_tree_of_maildirs(location, depth=3))
+
+    # -- listing ------------------------------------------------------------
+
+    def maildirs(self) -> Iterator[tuple[str, Path]]:
+        """(relative dir, path) of every Maildir folder in the source, sorted."""
+        _fs.require_exists(self.location)
+        root = self.location
+        for d, entries in _fs.walk_dirs(root, prune=_maildir_subdirs):
+            rel = _fs.rel_posix(d, root)
+            if _maildir_subdirs(entries):
+                yield rel, d
+            # Maildir++ subfolders hang off a Maildir (or the root) as dot-dirs.
+            for e in entries:
+                if (e.name.startswith(".") and len(e.name) > 1 and _fs.is_dir(e)
+                        and is_maildir(Path(e.path), strict=False)):
+                    yield _fs.rel_posix(Path(e.path), root), Path(e.path)
+
+    def containers(self) -> Iterator[Container]:
+        for rel, d in self.maildirs():
+            for sub in SUBDIRS:
+                st = _fs.stat_or_none(d / sub)
+                if st is None or not os.path.isdir(d / sub):
+                    continue
+                yield _fs.container(f"{rel}/{sub}" if rel else sub, st)
+
+    def entries(self, container: str) -> Iterator[Entry]:
+        rel_dir, _, sub = container.rpartition("/")
+        if sub not in SUBDIRS:
+            raise SourceError(str(self.location), f"not a Maildir container: {container!r}")
+        d = _fs.resolve_locator_path(self.location, container, str(self.location))
+        folders = (folder_name(rel_dir),)
+        missed: set[str] = set()
+        listed: set[str] = set()
+        for e in _fs.scandir_sorted(d):
+            entry = self._entry(container, rel_dir, sub, folders, e)
+            if entry is None:
+                if not _fs.is_hidden(e.name) and not os.path.lexists(e.path):
+                    missed.add(split_name(e.name)[0])
+            else:
+                listed.add(entry.key)
+                yield entry
+        if missed:  # renamed (a flag change) while we listed: look for the new name once
+            for e in _fs.scandir_sorted(d):
+                unique = split_name(e.name)[0]
+                if unique in missed and unique not in listed:
+                    entry = self._entry(container, rel_dir, sub, folders, e)
+                    if entry is not None:
+                        listed.add(unique)
+                        yield entry
+
+    @staticmethod
+    def _entry(container: str, rel_dir: str, sub: str, folders: tuple[str, ...],
+               e: os.DirEntry[str]) -> Entry | None:
+        """The entry for one directory entry; None for dotfiles, non-files and vanished files."""
+        if _fs.is_hidden(e.name):
+            return None
+        st = _fs.stat_or_none(e)
+        if st is None or not _fs.is_file(e):
+            return None
+        unique = split_name(e.name)[0]
+        return Entry(
+            container=container,
+            key=unique,
+            folders=folders,
+            locator={"path": f"{container}/{e.name}", "folder_dir": rel_dir, "unique": unique},
+            content_stamp="",
+            flags=flags_of(e.name, sub),
+            mtime=int(st.st_mtime),
+        )
+
+    # -- reading ------------------------------------------------------------
+
+    def _current_path(self, locator: Mapping[str, Any]) -> tuple[Path, str]:
+        """The message file now, following a rename by another program; and its subdir."""
+        where = str(self.location)
+        path = _fs.resolve_locator_path(self.location, locator.get("path"), where)
+        if path.is_file():
+            return path, path.parent.name
+        unique = locator.get("unique")
+        folder_dir = locator.get("folder_dir", "")
+        if not isinstance(unique, str) or not unique:
+            raise SourceNotFound(where, f"message {locator.get('path')!r} is gone")
+        base = self.location if not folder_dir else _fs.resolve_locator_path(self.location, folder_dir, where)
+        for sub in ("cur", "new"):
+            for e in _fs.scandir_sorted(base / sub):
+                if not _fs.is_hidden(e.name) and split_name(e.name)[0] == unique and _fs.is_file(e):
+                    return Path(e.path), sub
+        raise SourceNotFound(where, f"message {unique!r} is gone from {folder_name(folder_dir)!r}")
+
+    def read_bytes(self, locator: Mapping[str, Any]) -> bytes:
+        for _ in range(3):  # a rename may race the read: look it up again
+            path, _sub = self._current_path(locator)
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                continue
+        raise SourceNotFound(str(self.location), f"message {locator.get('unique')!r} keeps moving")
+
+    def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
+        path, sub = self._current_path(locator)
+        return flags_of(path.name, sub)
+
+
+@hookimpl
+def mailindex_source_types() -> list[str]:
+    return [MaildirSource.type]
+
+
+@hookimpl(trylast=True)
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
+    return _fs.open_if(MaildirSource, location, source_type, options)
