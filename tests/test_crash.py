@@ -72,7 +72,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("where,nth", [("before-commit", 1), ("after-commit", 1), ("before-commit", 3),
-                                       ("after-commit", 4), ("after-commit", 6)])
+                                       ("after-commit", 4), ("after-commit", 5)])
 def test_kill_at_a_commit_point(setup: tuple[Path, Path], where: str, nth: int) -> None:
     root, index = setup
     assert _child(index, "p", where, nth).wait() == -signal.SIGKILL
