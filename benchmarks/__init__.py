@@ -1,0 +1,1 @@
+"""Benchmarks: a generated mailing-list corpus, ingest and query figures (never asserted)."""
