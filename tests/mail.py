@@ -26,17 +26,25 @@ def message(subject: str = "hello", sender: str = "alice@example.com", to: str =
 
 
 def maildir(root: Path, folders: dict[str, list[bytes]], flags: str = "") -> Path:
-    """A Maildir with Maildir++ subfolders: {"INBOX": [...], "Sent": [...]}."""
-    md = mailbox.Maildir(root, create=True)
+    """A Maildir with Maildir++ subfolders ({"INBOX": [...], "Work/Project": [...]}), bytes as given.
+
+    Written by hand: the stdlib's mailbox module re-serialises messages, so the
+    bytes on disk would not be the bytes a test generated.
+    """
     for folder, messages in folders.items():
-        box = md if folder == "INBOX" else md.add_folder(folder.replace("/", "."))
+        box = root if folder == "INBOX" else root / ("." + folder.replace("/", "."))
+        for sub in ("cur", "new", "tmp"):
+            (box / sub).mkdir(parents=True, exist_ok=True)
         for data in messages:
-            msg = mailbox.MaildirMessage(data)
-            msg.set_subdir("cur")
-            if flags:
-                msg.set_flags(flags)
-            box.add(msg)
+            global _counter
+            _counter += 1
+            (box / "cur" / f"1600000000.M{_counter}P1.test:2,{''.join(sorted(flags))}").write_bytes(data)
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
     return root
+
+
+_counter = 0
 
 
 def mbox(path: Path, messages: list[bytes]) -> Path:

@@ -50,6 +50,8 @@ class Spec:
         for i, (name, size) in enumerate(self.files):
             m.add_attachment(bytes((i + j) % 251 for j in range(size)), maintype="application",
                              subtype="octet-stream", filename=name)
+        if m.is_multipart():
+            m.set_boundary(f"=_boundary_{self.n}")  # the default is random: same spec, same bytes
         return bytes(m)
 
 

@@ -103,6 +103,7 @@ def glob_to_regex(param: str, glob: str) -> str:
         elif c == "?":
             out.append(".")
         elif c == "[":
+            start = i - 1
             j = i
             if j < n and glob[j] in "!^":
                 j += 1
@@ -118,7 +119,12 @@ def glob_to_regex(param: str, glob: str) -> str:
             if negate:
                 inner = inner[1:]
             inner = inner.replace("\\", "\\\\").replace("[", "\\[").replace("&", "\\&").replace("~", "\\~")
-            out.append(f"[{'^' if negate else ''}{inner}]")
+            cls = f"[{'^' if negate else ''}{inner}]"
+            try:
+                re.compile(cls)
+            except re.error as exc:
+                raise QueryError(param, glob, f"invalid character class at position {start}: {exc.msg}") from None
+            out.append(cls)
         else:
             out.append(re.escape(c))
     return "".join(out)

@@ -45,9 +45,9 @@ def test_list_equals_reference(box: list[Spec], data: st.DataObject) -> None:
             for _ in range(8):
                 q = _resolve(data.draw(queries(box)), now)
                 got = [m["message_id"] for m in mx.messages.list(**q)]
-                assert got == reference.answer(box, q, now), q
+                assert got == reference.answer(box, q, now), repr(q)
                 filters = {k: v for k, v in q.items() if k not in ("limit", "offset", "sort_order")}
                 everything = reference.answer(box, {**filters, "limit": 10**6}, now)
-                assert mx.messages.count(**filters) == len(everything), q
+                assert mx.messages.count(**filters) == len(everything), repr(q)
         finally:
             mx.close()

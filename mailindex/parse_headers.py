@@ -1,0 +1,400 @@
+"""Header-level decoding for the parser: raw header block, RFC 2047 words, charsets, dates, addresses.
+
+Everything here works on what the bytes say, without the stdlib's message
+objects, because that is both faster and less lossy on real mail:
+
+* 8-bit header bytes are read as UTF-8, else windows-1252, else latin-1 (the
+  stdlib's `policy.default` turns latin-1 bytes into U+FFFD);
+* adjacent encoded-words in one charset are joined *before* decoding, so a
+  multi-byte character split across two words survives;
+* dates accept `10:00 PM EDT` and `+01:00` zones, which `parsedate_tz` misreads;
+* address lists take a regex fast path for the common shapes and fall back to
+  the stdlib's RFC 5322 parser (`policy.default`) for anything else (groups,
+  comments, quoting), and to a plain scan for `local@domain` tokens if even
+  that fails.
+
+No function here raises on any input.
+"""
+
+from __future__ import annotations
+
+import binascii
+import calendar
+import codecs
+import datetime as _dt
+import functools
+import re
+from email.policy import default as _DEFAULT_POLICY
+from email.utils import parsedate_tz
+
+from mailindex.record import Address
+
+MAX_HEADER_BYTES = 1 << 20  # a header block beyond this is cut (defect noted)
+MAX_SLOW_ADDRESS_CHARS = 64 * 1024  # longer address headers skip the stdlib parser (it can be slow)
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+# ---------------------------------------------------------------- header block
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+# A line that is neither a header field ("Name:", tolerating blanks before the
+# colon) nor a continuation ends the header block, as in the stdlib's feedparser.
+_NON_HEADER_LINE = re.compile(rb"^(?![ \t]|[!-9;-~]*[ \t]*:)", re.M)
+WANTED = (b"subject", b"from", b"to", b"cc", b"bcc", b"reply-to", b"sender", b"date", b"message-id",
+          b"in-reply-to", b"references", b"x-gm-msgid", b"x-gm-thrid", b"list-unsubscribe", b"list-help",
+          b"received", b"content-type")
+_WANTED_RE = re.compile(rb"^(" + b"|".join(WANTED) + rb")[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.M | re.I)
+_ANY_HEADER = re.compile(rb"^[!-9;-~]*[ \t]*:", re.M)
+
+
+def header_block(data: bytes) -> tuple[bytes, list[str]]:
+    """The header block of a message (without a leading mbox `From ` line), and defects found."""
+    defects: list[str] = []
+    start = 0
+    if data.startswith(b"From "):
+        nl = data.find(b"\n")
+        start = len(data) if nl < 0 else nl + 1
+    if data.startswith(b"\n", start) or data.startswith(b"\r\n", start):
+        return b"", defects
+    m = _HEAD_END.search(data, start, start + MAX_HEADER_BYTES + 4)
+    if m is None:
+        end = min(len(data), start + MAX_HEADER_BYTES)
+        if end < len(data) and _HEAD_END.search(data, end) is not None:
+            defects.append("header block over 1 MiB: cut")
+    else:
+        end = m.start()
+    block = data[start:end]
+    bad = _NON_HEADER_LINE.search(block)
+    if bad is not None:
+        block = block[: bad.start()]
+        defects.append("missing header/body separator")
+    return block, defects
+
+
+def raw_headers(block: bytes) -> dict[bytes, list[bytes]]:
+    """The wanted header fields of a header block: lowercased name -> raw values (unfolded, stripped)."""
+    heads: dict[bytes, list[bytes]] = {}
+    for m in _WANTED_RE.finditer(block):
+        name = m.group(1).lower()
+        value = m.group(2)
+        if b"\n" in value:
+            value = value.replace(b"\r\n", b"").replace(b"\n", b"")
+        value = value.strip()
+        got = heads.get(name)
+        if got is None:
+            heads[name] = [value]
+        elif name != b"received":  # only the topmost Received is used
+            got.append(value)
+    return heads
+
+
+def has_header_fields(block: bytes) -> bool:
+    return bool(block) and _ANY_HEADER.match(block) is not None
+
+
+def bytes_to_str(value: bytes) -> tuple[str, bool]:
+    """Header bytes as text: ASCII, else UTF-8, else windows-1252, else latin-1. Second item: was 8-bit."""
+    try:
+        return value.decode("ascii"), False
+    except UnicodeDecodeError:
+        pass
+    for enc in ("utf-8", "cp1252"):
+        try:
+            return value.decode(enc), True
+        except UnicodeDecodeError:
+            pass
+    return value.decode("latin-1"), True
+
+
+def unsurrogate(value: str) -> str:
+    """A stdlib compat32 header string (8-bit bytes as surrogate escapes) as real text."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return bytes_to_str(value.encode("utf-8", "surrogateescape"))[0]
+
+
+# ---------------------------------------------------------------- charsets
+
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",
+    "iso_8859-1": "cp1252", "windows-874": "cp874", "tis-620": "cp874", "x-windows-874": "cp874",
+    "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "euc-kr": "cp949", "x-euc-kr": "cp949",
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cn-gb": "gb18030", "euc-cn": "gb18030",
+    "shift_jis": "cp932", "shift-jis": "cp932", "x-sjis": "cp932", "sjis": "cp932", "ms_kanji": "cp932",
+    "iso-8859-8-i": "iso8859-8", "iso-8859-6-i": "iso8859-6", "x-mac-roman": "mac-roman",
+    "macintosh": "mac-roman", "unicode-1-1-utf-7": "utf-7", "utf-8-sig": "utf-8", "big5": "big5hkscs",
+    "x-big5": "big5hkscs", "iso-2022-jp": "iso2022_jp_ext", "ansi_x3.4-1968": "ascii",
+}
+_BAD_CODECS = {"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"}
+_ASCII128 = bytes(range(128))
+_ASCII128_STR = _ASCII128.decode("ascii")
+# 7-bit encodings whose escape sequences are ASCII bytes: ASCII input is not ASCII text there.
+_STATEFUL_7BIT = ("iso2022", "utf-7", "utf_7", "hz")
+
+
+@functools.lru_cache(maxsize=1024)
+def codec_for(label: str | None) -> tuple[str | None, bool]:
+    """Python codec name for a MIME charset label (None if unknown), and whether ASCII bytes decode as ASCII."""
+    if not label:
+        return None, True
+    name = label.strip().strip("\"'").strip().lower()
+    if "*" in name:  # RFC 2231 language suffix: utf-8*en
+        name = name.split("*", 1)[0]
+    name = _CHARSET_ALIASES.get(name, name)
+    candidates = [name]
+    if name.startswith("x-"):
+        candidates.append(name[2:])
+    if name.startswith("windows-"):
+        candidates.append("cp" + name[8:])
+    if name.startswith("cp-"):
+        candidates.append("cp" + name[3:])
+    for cand in candidates:
+        try:
+            info = codecs.lookup(cand)
+        except (LookupError, ValueError, TypeError):
+            continue
+        if not getattr(info, "_is_text_encoding", True) or info.name in _BAD_CODECS:
+            return None, True
+        fast = not info.name.startswith(_STATEFUL_7BIT)
+        if fast:
+            try:
+                fast = _ASCII128.decode(info.name) == _ASCII128_STR
+            except (UnicodeDecodeError, LookupError, ValueError):
+                fast = False
+        return info.name, fast
+    return None, True
+
+
+def decode_text(data: bytes, label: str | None, defects: list[str] | None = None) -> str:
+    """Bytes in a declared charset as text; unknown or wrong charsets fall back to UTF-8, cp1252, latin-1."""
+    name, ascii_ok = codec_for(label)
+    if ascii_ok and data.isascii():
+        return data.decode("ascii")
+    if name is not None:
+        try:
+            return data.decode(name)
+        except (UnicodeDecodeError, LookupError, ValueError):
+            pass
+    if defects is not None:
+        note = f"charset fallback: {label!s:.40}" if label else "undeclared 8-bit text"
+        if note not in defects:
+            defects.append(note)
+    for enc in ("utf-8", "cp1252"):
+        if enc != name:
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError:
+                pass
+    return data.decode("latin-1")
+
+
+# ---------------------------------------------------------------- RFC 2047
+
+_EW = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?(.*?)\?=")
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def b64decode_lenient(data: bytes) -> bytes:
+    """Base64 that tolerates junk characters, missing or misplaced padding and a dangling last char."""
+    clean = _B64_JUNK.sub(b"", data)
+    if len(clean) % 4 == 1:
+        clean = clean[:-1]
+    clean += b"=" * (-len(clean) % 4)
+    try:
+        return binascii.a2b_base64(clean)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _ew_bytes(enc: str, text: str) -> bytes:
+    raw = text.encode("utf-8", "replace")
+    if enc in "bB":
+        return b64decode_lenient(raw)
+    try:
+        return binascii.a2b_qp(raw, header=True)
+    except (binascii.Error, ValueError):
+        return raw
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded-words; whitespace between adjacent words is dropped and same-charset
+    neighbours are joined before decoding, so a character split across two words survives."""
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pending = b""
+    pending_cs: str | None = None
+    in_words = False
+    pos = 0
+    for m in _EW.finditer(value):
+        between = value[pos : m.start()]
+        if between and not (in_words and between.isspace()):
+            if in_words:
+                out.append(decode_text(pending, pending_cs))
+                pending, pending_cs = b"", None
+            out.append(between)
+        cs = m.group(1).split("*", 1)[0].lower()
+        chunk = _ew_bytes(m.group(2), m.group(3))
+        if in_words and cs != pending_cs:
+            out.append(decode_text(pending, pending_cs))
+            pending = b""
+        pending += chunk
+        pending_cs = cs
+        in_words = True
+        pos = m.end()
+    if in_words:
+        out.append(decode_text(pending, pending_cs))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def header_text(value: bytes) -> tuple[str, bool]:
+    """A raw unfolded header value as clean text (8-bit bytes and encoded-words decoded)."""
+    s, eight = bytes_to_str(value)
+    return decode_words(s).replace("\t", " ").strip(), eight
+
+
+# ---------------------------------------------------------------- dates
+
+_AMPM = re.compile(r"\b(\d{1,2})(:\d\d(?::\d\d)?)\s*([AaPp])\.?[Mm]\.?(?![A-Za-z])")
+_COLON_ZONE = re.compile(r"([+-]\d\d):(\d\d)\b")
+_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def _ampm(m: re.Match[str]) -> str:
+    h = int(m.group(1)) % 12
+    if m.group(3) in "Pp":
+        h += 12
+    return f"{h:02d}{m.group(2)}"
+
+
+def parse_date(value: str | None) -> int | None:
+    """Unix seconds (UTC) of an RFC 5322-ish date; no zone means UTC. None if unparseable or out of 1900..2200."""
+    if not value:
+        return None
+    v = value.strip()[:200]
+    if not v:
+        return None
+    try:
+        if "M" in v or "m" in v:
+            v = _AMPM.sub(_ampm, v)
+        if ":" in v[-7:]:
+            v = _COLON_ZONE.sub(r"\1\2", v)
+        t = parsedate_tz(v)
+        if t is None:
+            iso = _ISO.search(v)
+            if iso is None:
+                return None
+            d = _dt.datetime.fromisoformat(v[iso.start():].strip().replace("Z", "+00:00"))
+            if not MIN_YEAR <= d.year <= MAX_YEAR:
+                return None
+            if d.tzinfo is None:
+                d = d.replace(tzinfo=_dt.timezone.utc)
+            return int(d.timestamp())
+        y, mo, d, h, mi, s = t[:6]
+        if not (MIN_YEAR <= y <= MAX_YEAR and 0 <= h <= 23 and 0 <= mi <= 59 and 0 <= s <= 60):
+            return None
+        if not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
+            return None
+        return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - (t[9] or 0)
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None
+
+
+def received_date(value: str | None) -> int | None:
+    """The date of a Received header: what follows its last ';'."""
+    if not value or ";" not in value:
+        return None
+    return parse_date(value.rpartition(";")[2])
+
+
+# ---------------------------------------------------------------- message ids
+
+_MSGID = re.compile(r"<[^<>]*>")
+
+
+def first_msgid(value: str | None, bare_ok: bool = True) -> str | None:
+    """The first <id> token with whitespace removed; a bare single token is wrapped in brackets."""
+    if not value:
+        return None
+    m = _MSGID.search(value)
+    if m is not None:
+        mid = "".join(m.group().split())
+        return mid if len(mid) > 2 else None
+    v = value.strip()
+    if bare_ok and v and len(v.split()) == 1:
+        return f"<{v}>"
+    return None
+
+
+def all_msgids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    return [mid for mid in ("".join(t.split()) for t in _MSGID.findall(value)) if len(mid) > 2]
+
+
+# ---------------------------------------------------------------- addresses
+
+_ADDR_ITEM = re.compile(
+    r"""[\s,]*(?:
+          (?:"([^"\\]*)"|([^",<>()\\:;@\[\]]*?))\s*<([^<>\s"(),:;\\\[\]]*)>   # name <addr>
+        | ([^\s",<>()\\:;\[\]]+)                                             # bare addr
+        )\s*(?=,|$)""",
+    re.X,
+)
+_EMAIL_SCAN = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"()\[\]]+")
+
+
+def _name(quoted: str | None, plain: str | None) -> str | None:
+    if quoted is not None:
+        name = decode_words(quoted) if "=?" in quoted else quoted
+        name = name.strip()
+    elif plain:
+        name = decode_words(plain) if "=?" in plain else plain
+        name = " ".join(name.split())
+    else:
+        return None
+    return name or None
+
+
+def _scan(value: str) -> list[Address]:
+    return [Address(e.strip().lower()) for e in _EMAIL_SCAN.findall(value)]
+
+
+def _slow_addresses(value: str) -> list[Address]:
+    if len(value) > MAX_SLOW_ADDRESS_CHARS:
+        return _scan(value)
+    try:
+        found = _DEFAULT_POLICY.header_factory("to", value).addresses
+        out = []
+        for a in found:
+            spec = a.addr_spec.strip()
+            if spec and spec != "<>":
+                out.append(Address(spec.lower(), a.display_name.strip() or None))
+        return out
+    except Exception:  # noqa: BLE001 - the stdlib parser has many failure modes on garbage
+        return _scan(value)
+
+
+def parse_addresses(value: str) -> list[Address]:
+    """Mailboxes of an address-list header (already 8-bit-decoded, not yet RFC 2047-decoded).
+
+    Groups give their members; garbage gives what looks like addresses, never an exception.
+    """
+    v = value.strip(" \t,")
+    if not v:
+        return []
+    out: list[Address] = []
+    pos, n, match = 0, len(v), _ADDR_ITEM.match
+    while pos < n:
+        m = match(v, pos)
+        if m is None:
+            return _slow_addresses(v)
+        pos = m.end()
+        addr = m.group(3)
+        if addr is None:
+            out.append(Address(m.group(4).lower()))
+        elif addr:
+            out.append(Address(addr.lower(), _name(m.group(1), m.group(2))))
+    return out
