@@ -107,6 +107,13 @@ def _fallback_id(data: bytes) -> str:
     return message_id_for(data)
 
 
+def entry_sig(e: Entry) -> str:
+    """A cheap string that changes whenever anything stored about a location would."""
+    loc = e.locator
+    return "\x1f".join((e.content_stamp, "\x1e".join(e.folders), ",".join(sorted(e.flags)), str(loc.get("path")),
+                        str(loc.get("offset")), str(loc.get("length"))))
+
+
 def placement(locations: Iterable[tuple[int, str, str]], labels: dict[int, str], date_indexed: int,
               sort_key: int) -> S.Placement:
     """Folders, symbolic names and sources of a message from its (source id, folders, flags) rows."""
@@ -165,15 +172,15 @@ class SourceSync:
                 if old is None:
                     work.append(_Work(e, None, None))
                     continue
-                loc_id, message, content_stamp, locator, folders, flags = old
-                if content_stamp != e.content_stamp:
+                loc_id, message, sig, content_stamp, locator, folders, flags = old
+                if sig == entry_sig(e):
+                    self.report.unchanged += 1
+                elif content_stamp != e.content_stamp:
                     work.append(_Work(e, loc_id, message))
                 elif json.loads(folders) != list(e.folders) or ("flagged" in e.flags) != ("flagged" in json.loads(flags)):
                     work.append(_Work(e, loc_id, message))  # placement changed: the document is rebuilt
-                elif json.loads(locator) != dict(e.locator) or json.loads(flags) != sorted(e.flags):
-                    relocated.append((loc_id, e))
                 else:
-                    self.report.unchanged += 1
+                    relocated.append((loc_id, e))
             for loc_id, message, *_ in known.values():
                 vanished.setdefault(message, []).append(loc_id)
         for name in self.store.location_containers(self.sid) - seen:
@@ -285,17 +292,20 @@ class SourceSync:
                 list(records)).fetchall()) if records else {}
             db.executemany(
                 "INSERT INTO locations (source_id, container, key, message, folders, locator, content_stamp, "
-                "flags, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) DO "
-                "UPDATE SET message = excluded.message, folders = excluded.folders, locator = excluded.locator, "
-                "content_stamp = excluded.content_stamp, flags = excluded.flags, sha256 = excluded.sha256",
+                "flags, sha256, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) "
+                "DO UPDATE SET message = excluded.message, folders = excluded.folders, locator = excluded.locator, "
+                "content_stamp = excluded.content_stamp, flags = excluded.flags, sha256 = excluded.sha256, "
+                "sig = excluded.sig",
                 [(self.sid, p.work.entry.container, p.work.entry.key, rowids[p.record.message_id],  # type: ignore
                   json.dumps(list(p.work.entry.folders)), json.dumps(dict(p.work.entry.locator)),
-                  p.work.entry.content_stamp, json.dumps(sorted(p.work.entry.flags)), p.record.sha256)  # type: ignore
+                  p.work.entry.content_stamp, json.dumps(sorted(p.work.entry.flags)), p.record.sha256,  # type: ignore
+                  entry_sig(p.work.entry))
                  for p in good],
             )
             db.executemany(
-                "UPDATE locations SET locator = ?, flags = ? WHERE id = ?",
-                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), loc_id) for loc_id, e in relocated],
+                "UPDATE locations SET locator = ?, flags = ?, sig = ? WHERE id = ?",
+                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), entry_sig(e), loc_id)
+                 for loc_id, e in relocated],
             )
             self._record_quarantine(db, batch)
             db.execute("DELETE FROM intent")

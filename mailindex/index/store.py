@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS locations (
     content_stamp TEXT NOT NULL,
     flags TEXT NOT NULL,
     sha256 TEXT NOT NULL,
+    sig TEXT NOT NULL,
     UNIQUE (source_id, container, key)
 );
 CREATE INDEX IF NOT EXISTS locations_message ON locations(message);
@@ -177,10 +178,10 @@ class Store:
         )
 
     # -- locations ----------------------------------------------------------
-    def locations_in(self, source_id: int, container: str) -> dict[str, tuple[int, int, str, str, str, str]]:
-        """key -> (location id, message rowid, content_stamp, locator, folders, flags) for one container."""
+    def locations_in(self, source_id: int, container: str) -> dict[str, tuple[int, int, str, str, str, str, str]]:
+        """key -> (location id, message rowid, sig, content_stamp, locator, folders, flags) for one container."""
         rows = self.db.execute(
-            "SELECT key, id, message, content_stamp, locator, folders, flags FROM locations "
+            "SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
             "WHERE source_id = ? AND container = ?",
             (source_id, container),
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,15 @@ from mailindex.sources.base import Container, Entry, Source
 SUBDIRS = ("cur", "new")
 # Info part: ":2,<flags>" (":" may be "!" or ";" on filesystems that forbid ":").
 _INFO = re.compile(r"^(?P<unique>.+?)[:!;][12],(?P<flags>[^:!;]*)$")
+_EARLIEST_DELIVERY = 10**8  # 1973; later than now + 1 day is not a delivery time either
 _FLAG_LETTERS = {"S": "seen", "R": "answered", "F": "flagged", "T": "deleted", "D": "draft"}
 
 
 def split_name(name: str) -> tuple[str, str]:
     """(unique name, flag letters) of a Maildir file name."""
+    unique, sep, letters = name.rpartition(":2,")
+    if sep and ":" not in letters:
+        return unique, letters
     m = _INFO.match(name)
     if m is None:
         return name, ""
@@ -43,7 +48,10 @@ def split_name(name: str) -> tuple[str, str]:
 
 def flags_of(name: str, subdir: str) -> frozenset[str]:
     """Flags from a file name's info part; a message in new/ is unseen."""
-    letters = split_name(name)[1]
+    return _flags(split_name(name)[1], subdir)
+
+
+def _flags(letters: str, subdir: str) -> frozenset[str]:
     flags = {_FLAG_LETTERS[c] for c in letters if c in _FLAG_LETTERS}
     if subdir == "new":
         flags.discard("seen")
@@ -166,21 +174,35 @@ class MaildirSource(Source):
     @staticmethod
     def _entry(container: str, rel_dir: str, sub: str, folders: tuple[str, ...],
                e: os.DirEntry[str]) -> Entry | None:
-        """The entry for one directory entry; None for dotfiles, non-files and vanished files."""
+        """The entry for one directory entry; None for dotfiles, non-files and vanished files.
+
+        No stat per file: the type comes from the directory listing, and the
+        date fallback is the delivery time that leads a Maildir name.
+        """
         if _fs.is_hidden(e.name):
             return None
-        st = _fs.stat_or_none(e)
-        if st is None or not _fs.is_file(e):
+        try:
+            if not e.is_file():
+                return None
+        except OSError:
             return None
-        unique = split_name(e.name)[0]
+        unique, letters = split_name(e.name)
+        head = unique.partition(".")[0]
+        if head.isdigit() and _EARLIEST_DELIVERY <= int(head) <= time.time() + 86400:
+            mtime: int | None = int(head)
+        else:
+            st = _fs.stat_or_none(e)
+            if st is None:
+                return None
+            mtime = int(st.st_mtime)
         return Entry(
             container=container,
             key=unique,
             folders=folders,
             locator={"path": f"{container}/{e.name}", "folder_dir": rel_dir, "unique": unique},
             content_stamp="",
-            flags=flags_of(e.name, sub),
-            mtime=int(st.st_mtime),
+            flags=_flags(letters, sub),
+            mtime=mtime,
         )
 
     # -- reading ------------------------------------------------------------

@@ -106,6 +106,13 @@ def test_skips_dotfiles_tmp_and_non_files(tmp_path: Path) -> None:
     assert {c.name for c in MaildirSource(root).containers()} == {"cur", "new"}
 
 
+def test_delivery_time_in_the_name_is_the_date_fallback(tmp_path: Path) -> None:
+    root = make(tmp_path / "m")
+    put(root / "cur" / "1500000000.M1P2.host:2,S")
+    (e,) = scan(MaildirSource(root))
+    assert e.mtime == 1_500_000_000 and e.flags == frozenset({"seen"})
+
+
 def test_rename_by_another_program(tmp_path: Path) -> None:
     root = make(tmp_path / "m")
     make(root / ".Sent")
