@@ -1,287 +1,613 @@
-"""RawMessage -> Record. Never raises: what cannot be read is recorded in parse_error.
+"""Parse one message's exact bytes into a Record. `parse()` never raises, whatever the bytes.
 
-Built on the standard library's `compat32` parser (the fastest of the
-standard policies, ~4,600 msgs/s per core on list mail, and lenient with
-broken mail) with our own decoding around it: raw 8-bit header bytes are
-tried as UTF-8 then cp1252, unknown or bogus charsets fall back the same
-way, attachment sizes are the decoded sizes, attachments without a file
-name are kept, and the MIME tree is numbered as IMAP body sections.
+Design (speed first, stdlib as the safety net):
+
+* **Headers** are read straight from the raw header block (`parse_headers`):
+  only the fields a Record needs, decoded by our own code so raw 8-bit bytes
+  and encoded-words split inside a character survive.
+* **Body structure** comes from fast-mail-parser's MIME tree in lazy mode
+  (leaves decoded on first access, so one bad part cannot fail the others, and
+  the tree gives IMAP part numbers). When that result is known to be lossy --
+  the fast parser rejects the message, a part's transfer encoding does not
+  decode strictly (e.g. base64 without padding), a multipart has no parts
+  (missing boundary), a file name decoded to U+FFFD, uuencode, an empty
+  attachment (usually a part whose blank line after its headers is missing,
+  which the fast parser reads as all headers) -- the body is
+  parsed again with the stdlib `compat32` parser, which decodes leniently.
+  The switch is listed in `defects` as ``"fallback: <reason>"``.
+
+Choices the Context.IO notes leave open:
+
+* `files` holds every leaf part that has a file name, or is
+  ``Content-Disposition: attachment``, or is anything other than text/plain
+  or text/html -- nameless attachments included, with ``file_name ""``.
+  Parts of attached message/rfc822 messages count too, and so does the
+  attached message itself when it has a file name or is declared
+  ``attachment`` (a forwarded ``.eml``; its size is its decoded bytes).
+* `is_embedded` is true for a part shown inside the body rather than offered
+  as a download: it has a Content-ID and is not declared ``attachment``, or it
+  is an ``inline`` image.
+* `sniffed_type` is libmagic's MIME type of the first 2 KiB, except for a part
+  declared ``text/*`` whose first 2 KiB are UTF-8 text without binary control
+  bytes: that declaration is confirmed as is (libmagic needs ~0.5 ms per text
+  part just to name a dialect such as text/x-diff).
+* `content_id` is kept as in the header (angle brackets included), stripped;
+  `content_disposition` is ``"inline"``, ``"attachment"`` or None (an
+  unrecognised disposition token counts as absent, so a text part with a
+  garbled disposition stays searchable).
+* `text` holds every text/plain and text/html part not declared
+  ``attachment`` (HTML reduced to text, script/style dropped), and for each
+  attached message its Subject/From/To/Cc then its text. It is capped at
+  `MAX_TEXT_CHARS`.
+* A message with no header fields at all, or that is empty, gets a
+  `parse_error`, as does one whose MIME tree is cut at `MAX_PARTS` parts or
+  `MAX_DEPTH` levels (the rest is still returned).
+* `email_message_id`: the first ``<...>`` token with whitespace removed; a bare
+  single token is wrapped in brackets.
 """
 
 from __future__ import annotations
 
-import calendar
-import email.errors
-import email.header
-import email.utils
+import binascii
 import re
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesParser
 from email.policy import compat32
-from typing import Any
 
-import magic
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
+import fast_mail_parser as _fmp
 
-from mailindex.record import Address, Attachment, DateSource, Record, message_id_for, sha256_hex
+from mailindex.parse_headers import (
+    MAX_HEADER_VALUE,
+    all_msgids,
+    b64decode_lenient,
+    bytes_to_str,
+    decode_text,
+    decode_words,
+    first_msgid,
+    first_received,
+    has_header_fields,
+    header_block,
+    header_text,
+    parse_addresses,
+    parse_date,
+    raw_headers,
+    received_date,
+    unsurrogate,
+)
+from mailindex.record import ADDRESS_ROLES, Attachment, Record, message_id_for, sha256_hex
 from mailindex.sources.base import RawMessage
 
-MAX_TEXT = 1 << 20  # searchable characters kept per message
-MAX_FILES = 10_000
-MAX_DEPTH = 100
+__all__ = ["parse", "MAX_PARTS", "MAX_DEPTH", "MAX_TEXT_CHARS", "html_to_text"]
+
+MAX_PARTS = 10_000  # MIME nodes walked per message; the rest is dropped (parse_error + defect)
+MAX_DEPTH = 100  # nesting of multiparts and attached messages
+MAX_TEXT_CHARS = 1 << 20  # searchable text kept per message
+MAX_HTML_BYTES = 4 << 20  # HTML handed to the HTML parser per part
 SNIFF_BYTES = 2048
-_YEAR_MIN, _YEAR_MAX = 1900, 2200
-_MSGID = re.compile(r"<[^<>\s]+>")
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_SPACES = re.compile(r"[ \t\r\n]+")
-_ROLES = (("from", "From"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc"), ("reply_to", "Reply-To"),
-          ("sender", "Sender"))
-_magic = magic.Magic(mime=True)
+MAX_DEFECTS = 40
+MAX_ADDRESSES = 10_000  # per role
+MAX_ENCODED_WORDS = 5_000  # more "=?" than this in a message: skip the fast parser (hostile headers)
+
+_ROLE_HEADERS = ((b"from", "from"), (b"to", "to"), (b"cc", "cc"), (b"bcc", "bcc"),
+                 (b"reply-to", "reply_to"), (b"sender", "sender"))
+assert tuple(r for _, r in _ROLE_HEADERS) == ADDRESS_ROLES
+_CHARSET = re.compile(r"""charset\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s;"']+))""", re.I)
+_NESTED_TEXT_HEADERS = ("subject", "from", "to", "cc")
+_BACKSLASH = re.compile(r"\\(.)")
 
 
-def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Text in the declared charset, else UTF-8, else cp1252/latin-1; never raises."""
-    for cs in (charset, "utf-8"):
-        if cs:
-            try:
-                return data.decode(cs)
-            except (LookupError, UnicodeDecodeError):
-                continue
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+class _Lossy(Exception):
+    """The fast parser's view of this message loses information: use the stdlib path."""
 
 
-def _raw_header(value: Any) -> str:
-    """A header value as text, with raw 8-bit bytes decoded instead of dropped."""
-    if isinstance(value, email.header.Header):
-        value = str(value)
-    s = str(value)
-    if any("\udc80" <= c <= "\udcff" for c in s):
-        s = decode_bytes(s.encode("ascii", "surrogateescape"))
-    return _FOLD.sub("", s)
+class _Stop(Exception):
+    """A resource cap was hit: stop walking, keep what was read."""
 
 
-def decode_header_text(value: Any) -> str:
-    """Unfolded header text with RFC 2047 encoded-words decoded."""
-    s = _raw_header(value)
-    if "=?" not in s:
-        return s.strip()
-    try:
-        parts = email.header.decode_header(s)
-    except (email.errors.HeaderParseError, ValueError):
-        return s.strip()
-    out = []
-    for chunk, charset in parts:
-        out.append(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk)
-    return "".join(out).strip()
+# ---------------------------------------------------------------- helpers
+
+_magic = None
+_BINARY_CTRL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 
 
-def _addresses(value: Any) -> list[Address]:
-    raw = _raw_header(value)
-    try:
-        pairs = email.utils.getaddresses([raw])
-    except Exception:  # noqa: BLE001 - address parsing of garbage must not stop the message
-        pairs = []
-    out = []
-    for name, addr in pairs:
-        addr = addr.strip().lower()
-        if not addr or addr.endswith(":"):
-            continue
-        name = decode_header_text(name) if name else ""
-        out.append(Address(addr, _SPACES.sub(" ", name).strip() or None))
-    return out
-
-
-def parse_date(value: str | None) -> int | None:
-    """Unix seconds UTC, or None when missing or not a plausible date (no zone means UTC)."""
-    if not value:
+def _sniff(content: bytes, declared: str) -> str | None:
+    global _magic
+    if not content:
         return None
+    head = content[:SNIFF_BYTES]
+    if declared.startswith("text/") and _BINARY_CTRL.search(head) is None:
+        # Declared text and it is text (no binary control bytes, and ASCII or UTF-8):
+        # libmagic would spend ~0.5 ms to name a text dialect; the declaration is confirmed.
+        try:
+            _trim_utf8_tail(head).decode("utf-8")
+            return declared
+        except UnicodeDecodeError:
+            pass
     try:
-        t = email.utils.parsedate_tz(_SPACES.sub(" ", value).strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if t is None or not (_YEAR_MIN <= t[0] <= _YEAR_MAX):
-        return None
-    try:
-        return calendar.timegm(t[:6] + (0, 0, 0)) - (t[9] or 0)
-    except (ValueError, OverflowError):
+        if _magic is None:
+            import magic
+
+            _magic = magic.Magic(mime=True)
+        return _magic.from_buffer(head) or None
+    except Exception:  # noqa: BLE001 - libmagic failures must not fail the message
         return None
 
 
-def _date(msg: Message, raw: RawMessage) -> tuple[int, DateSource]:
-    header = parse_date(_raw_header(msg["Date"])) if msg["Date"] is not None else None
-    if header is not None:
-        return header, "header"
-    received = msg.get_all("Received") or []
-    if received:
-        stamp = parse_date(_raw_header(received[0]).rpartition(";")[2])
-        if stamp is not None:
-            return stamp, "received"
-    if raw.envelope_date is not None:
-        return raw.envelope_date, "envelope"
-    if raw.mtime is not None:
-        return raw.mtime, "mtime"
-    return 0, "none"
+_lexbor = None
 
 
 def html_to_text(html: str) -> str:
-    tree = HTMLParser(html)
-    for node in tree.css("script, style, head"):
-        node.decompose()
-    body = tree.body or tree.root
-    return body.text(separator=" ") if body is not None else ""
+    """Visible text of an HTML document (script/style dropped), words separated by spaces."""
+    global _lexbor
+    try:
+        if _lexbor is None:
+            from selectolax.lexbor import LexborHTMLParser
+
+            _lexbor = LexborHTMLParser
+        tree = _lexbor(html)
+        tree.strip_tags(["script", "style", "noscript", "template"])
+        root = tree.root
+        if root is None:
+            return ""
+        return root.text(separator=" ").replace("\xa0", " ")
+    except Exception:  # noqa: BLE001
+        return re.sub(r"<[^>]*>", " ", html)
 
 
-class _Walker:
-    """Collects files (with IMAP section numbers) and searchable text from a MIME tree."""
+def _trim_utf8_tail(b: bytes) -> bytes:
+    """Drop an incomplete UTF-8 sequence at the end of a cut buffer."""
+    for i in range(1, min(4, len(b)) + 1):
+        c = b[-i]
+        if c < 0x80:
+            return b
+        if c >= 0xC0:
+            need = 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+            return b if need <= i else b[:-i]
+    return b
 
-    def __init__(self) -> None:
+
+def _charset(ctype_value: str | None) -> str | None:
+    if not ctype_value or "harset" not in ctype_value:
+        return None
+    m = _CHARSET.search(ctype_value)
+    if m is None:
+        return None
+    return m.group(1) or m.group(2) or m.group(3)
+
+
+def _hget(headers: dict[str, list[str]], lname: str) -> str | None:
+    """First value of a header in a fast-mail-parser headers dict, case-insensitively."""
+    for k, v in headers.items():
+        if k.lower() == lname and v:
+            return v[0]
+    return None
+
+
+def _disposition(token: str | None) -> str | None:
+    if not token:
+        return None
+    t = token.strip().lower()
+    if t == "inline" or t == "attachment":
+        return t
+    return None  # an unrecognised token (e.g. an encoded-word): as if the header were absent
+
+
+class _State:
+    __slots__ = ("files", "texts", "room", "defects", "nodes", "error", "data", "_lf_only")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+        self._lf_only: bool | None = None
         self.files: list[Attachment] = []
-        self.text: list[str] = []
-        self.size = 0
+        self.texts: list[str] = []
+        self.room = MAX_TEXT_CHARS
         self.defects: list[str] = []
+        self.nodes = 0
+        self.error: str | None = None
 
-    def add_text(self, s: str) -> None:
-        if self.size < MAX_TEXT:
-            s = s[: MAX_TEXT - self.size]
-            self.text.append(s)
-            self.size += len(s)
+    def lf_only(self) -> bool:
+        """The message uses bare LF line ends (computed once, on demand)."""
+        if self._lf_only is None:
+            self._lf_only = self.data.find(b"\r\n") < 0
+        return self._lf_only
 
-    def walk(self, part: Message, section: str, depth: int) -> None:
+    def defect(self, note: str) -> None:
+        if note not in self.defects and len(self.defects) < MAX_DEFECTS:
+            self.defects.append(note)
+
+    def count(self, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_PARTS:
+            self.error = f"more than {MAX_PARTS} MIME parts: the rest was not read"
+            self.defect(f"part cap: only the first {MAX_PARTS} MIME parts read")
+            raise _Stop
         if depth > MAX_DEPTH:
-            self.defects.append(f"MIME tree deeper than {MAX_DEPTH}: the rest is not indexed")
-            return
-        ctype = part.get_content_type()
-        if ctype == "message/rfc822" and part.is_multipart():
-            inner = part.get_payload(0)
-            if section:  # an attached message is a file, and its contents are searchable
-                self._file(part, section, _message_bytes(inner))
-            if isinstance(inner, Message):
-                for header in ("Subject", "From"):
-                    if inner[header] is not None:
-                        self.add_text(decode_header_text(inner[header]))
-                self._children(inner, section, depth, message_body=True)
-            return
-        if part.is_multipart():
-            self._children(part, section, depth)
-            return
-        leaf = section or "1"
-        filename = part.get_filename()
-        disposition = part.get_content_disposition()
-        if ctype in ("text/plain", "text/html") and not filename and disposition != "attachment":
-            payload = _payload(part)
-            text = decode_bytes(payload, part.get_content_charset())
-            self.add_text(html_to_text(text) if ctype == "text/html" else text)
-        else:
-            self._file(part, leaf, _payload(part))
+            self.error = f"MIME nesting deeper than {MAX_DEPTH}: inner parts not read"
+            self.defect(f"depth cap: nesting cut at {MAX_DEPTH} levels")
+            raise _Stop
 
-    def _children(self, part: Message, section: str, depth: int, message_body: bool = False) -> None:
-        if not part.is_multipart():  # the single body of an attached message
-            self.walk(part, f"{section}.1" if section else "1", depth + 1)
+    def add_text(self, content: bytes, charset: str | None, html: bool) -> None:
+        if self.room <= 0:
+            self.defect("text cap reached: text truncated")
             return
-        for i, sub in enumerate(part.get_payload(), 1):
-            if len(self.files) >= MAX_FILES:
-                self.defects.append(f"more than {MAX_FILES} parts: the rest is not indexed")
+        limit = MAX_HTML_BYTES if html else self.room * 4
+        cut = len(content) > limit
+        if cut:
+            content = _trim_utf8_tail(content[:limit])
+        text = decode_text(content, charset, self.defects)
+        if html:
+            text = html_to_text(text)
+        if len(text) > self.room:
+            text = text[: self.room]
+            cut = True
+        if cut:
+            self.defect("text cap reached: text truncated")
+        self.room -= len(text) + 1
+        self.texts.append(text)
+
+    def add_str(self, text: str) -> None:
+        if text and self.room > 0:
+            text = text[: self.room]
+            self.room -= len(text) + 1
+            self.texts.append(text)
+
+    def add_file(self, content: bytes, fname: str, ctype: str, section: str, disp: str | None,
+                 cid: str | None) -> None:
+        embedded = (cid is not None and disp != "attachment") or (disp == "inline" and ctype.startswith("image/"))
+        self.files.append(Attachment(fname, len(content), ctype, section, embedded, disp, cid,
+                                     _sniff(content, ctype)))
+
+
+def _clean_filename(name: str | None) -> str:
+    if not name:
+        return ""
+    name = name[:MAX_HEADER_VALUE]
+    if "=?" in name:
+        name = decode_words(name)
+    return name.strip()
+
+
+# ---------------------------------------------------------------- fast path (fast-mail-parser tree)
+
+
+def _fast_message(st: _State, root: _fmp.PyLazyMimePart, prefix: str, depth: int,
+                  root_ctype: str | None = None) -> None:
+    """Walk one message (top level or attached) whose parts are numbered under `prefix`."""
+    if root.content_type.startswith("multipart/") and not root.is_message:
+        _fast_node(st, root, prefix, depth, root_ctype)
+    else:
+        _fast_node(st, root, f"{prefix}.1" if prefix else "1", depth, root_ctype)
+
+
+def _fast_node(st: _State, node: _fmp.PyLazyMimePart, num: str, depth: int, ctype_value: str | None) -> None:
+    st.count(depth)
+    ctype = node.content_type
+    if node.is_message:
+        kids = node.children
+        if kids:
+            disp = _disposition(node.disposition)
+            if node.filename or disp == "attachment":  # a forwarded .eml is also a file
+                _fast_file(st, node, num, ctype, disp)
+            inner = kids[0]
+            _nested_headers_fast(st, inner.headers)
+            _fast_message(st, inner, num, depth + 1)
+            return
+    elif ctype.startswith("multipart/"):
+        kids = node.children
+        if not kids:
+            raise _Lossy("multipart without parts")
+        prefix = f"{num}." if num else ""
+        for i, kid in enumerate(kids, 1):
+            _fast_node(st, kid, f"{prefix}{i}", depth + 1, None)
+        return
+    _fast_leaf(st, node, num, ctype, ctype_value)
+
+
+def _fast_leaf(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, ctype_value: str | None) -> None:
+    if "/" not in ctype:
+        ctype = "text/plain"  # RFC 2045 5.2: an invalid Content-Type means text/plain
+    disp = _disposition(node.disposition)
+    fname = node.filename
+    is_text = (ctype == "text/plain" or ctype == "text/html") and disp != "attachment"
+    try:
+        content = node.content or b""
+    except _fmp.ParseError as exc:
+        raise _Lossy(f"part {num}: {str(exc)[:80]}") from None
+    if is_text:
+        if ctype_value is None:
+            ctype_value = _hget(node.headers, "content-type")
+        st.add_text(content, _charset(ctype_value), ctype == "text/html")
+        if not fname:
+            return
+    _fast_file(st, node, num, ctype, disp, content)
+
+
+def _fast_file(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, disp: str | None,
+               content: bytes | None = None) -> None:
+    fname = node.filename
+    if fname:
+        if "\ufffd" in fname:
+            raise _Lossy(f"part {num}: file name not decodable")
+        if "\\" in fname:
+            fname = _BACKSLASH.sub(r"\1", fname)
+        fname = _clean_filename(fname)
+    headers = node.headers
+    cte = _hget(headers, "content-transfer-encoding")
+    if cte is not None:
+        cte = cte.strip().lower()
+        if "uu" in cte:
+            raise _Lossy(f"part {num}: uuencoded")
+    if content is None:
+        try:
+            content = node.content or b""
+        except _fmp.ParseError as exc:
+            raise _Lossy(f"part {num}: {str(exc)[:80]}") from None
+    if not content and not node.is_message:
+        # Usually a part whose header/body separator is missing: the fast parser reads its body
+        # as headers; the stdlib reads it as body. (A truly empty file costs one slower parse.)
+        raise _Lossy(f"part {num}: empty")
+    if cte == "quoted-printable" and b"\r\n" in content and st.lf_only():
+        content = content.replace(b"\r\n", b"\n")  # the fast decoder writes CRLF; keep the message's LF
+    cid = _hget(headers, "content-id")
+    if cid is None:
+        cid = node.content_id  # (without brackets: the fast parser's form, used only if the header is odd)
+    else:
+        cid = cid.strip() or None
+    st.add_file(content, fname, ctype, num, disp, cid)
+
+
+def _nested_headers_fast(st: _State, headers: dict[str, list[str]]) -> None:
+    for name in _NESTED_TEXT_HEADERS:
+        value = _hget(headers, name)
+        if value:
+            st.add_str(value.strip())
+
+
+# ---------------------------------------------------------------- stdlib path (compat32)
+
+
+def _std_message(st: _State, root: Message, prefix: str, depth: int) -> None:
+    if root.get_content_maintype() == "multipart" and isinstance(root._payload, list):  # noqa: SLF001
+        _std_node(st, root, prefix, depth)
+    else:
+        _std_node(st, root, f"{prefix}.1" if prefix else "1", depth)
+
+
+def _std_defects(st: _State, part: Message) -> None:
+    for d in part.defects:
+        st.defect(type(d).__name__)
+
+
+def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
+    st.count(depth)
+    _std_defects(st, part)
+    ctype = part.get_content_type()
+    payload = part._payload  # noqa: SLF001 - get_payload() would copy
+    if isinstance(payload, list):
+        if ctype == "message/rfc822" or ctype == "message/global":
+            if payload and isinstance(payload[0], Message):
+                cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+                if cte == "base64" or cte == "quoted-printable":
+                    # compat32 parses the still-encoded text as a message: decode it, then parse
+                    raw = _message_bytes(payload[0])
+                    raw = b64decode_lenient(raw) if cte == "base64" else binascii.a2b_qp(raw)
+                    _std_attached(st, part, BytesParser(policy=compat32).parsebytes(raw), raw, num, ctype, depth)
+                else:
+                    _std_attached(st, part, payload[0], None, num, ctype, depth)
                 return
-            if isinstance(sub, Message):
-                self.walk(sub, f"{section}.{i}" if section else str(i), depth + 1)
-
-    def _file(self, part: Message, section: str, payload: bytes) -> None:
-        if len(self.files) >= MAX_FILES:
+        elif part.get_content_maintype() == "multipart":
+            prefix = f"{num}." if num else ""
+            for i, kid in enumerate(payload, 1):
+                _std_node(st, kid, f"{prefix}{i}", depth + 1)
             return
-        name = part.get_filename()
-        disposition = part.get_content_disposition()
-        cid = part.get("Content-ID")
-        cid = _raw_header(cid).strip() if cid is not None else None
-        sniffed = None
-        if payload:
-            try:
-                sniffed = _magic.from_buffer(payload[:SNIFF_BYTES])
-            except magic.MagicException:
-                sniffed = None
-        self.files.append(Attachment(
-            file_name=decode_header_text(name) if name else "",
-            size=len(payload),
-            type=part.get_content_type(),
-            body_section=section,
-            is_embedded=disposition == "inline" or (bool(cid) and disposition != "attachment"),
-            content_disposition=disposition,
-            content_id=cid,
-            sniffed_type=sniffed,
-        ))
+        # message/delivery-status and other message/* types: the header blocks are the content
+        content = b"\n".join(p.as_bytes() for p in payload if isinstance(p, Message))
+        _std_file(st, part, content, num, ctype)
+        return
+    if part.get_content_maintype() == "multipart":
+        ctype = "text/plain"  # no boundary / boundary never found: the body is plain text
+    content = _std_content(part)
+    disp = _disposition(part.get_content_disposition())
+    fname = _std_filename(part)
+    is_text = (ctype == "text/plain" or ctype == "text/html") and disp != "attachment"
+    if is_text:
+        try:
+            cs = part.get_content_charset()
+        except Exception:  # noqa: BLE001
+            cs = None
+        st.add_text(content, cs, ctype == "text/html")
+        if not fname:
+            return
+    _std_file(st, part, content, num, ctype, fname, disp)
 
 
-def _message_bytes(msg: object) -> bytes:
-    """An attached message serialised again (its size is what a client would save)."""
-    if not isinstance(msg, Message):
-        return b""
+def _std_attached(st: _State, part: Message, inner: Message, content: bytes | None, num: str, ctype: str,
+                  depth: int) -> None:
+    fname = _std_filename(part)
+    disp = _disposition(part.get_content_disposition())
+    if fname or disp == "attachment":  # a forwarded .eml is also a file
+        _std_file(st, part, _message_bytes(inner) if content is None else content, num, ctype, fname, disp)
+    for name in _NESTED_TEXT_HEADERS:
+        v = inner.get(name)
+        if v is not None:
+            st.add_str(decode_words(unsurrogate(str(v)[:MAX_HEADER_VALUE])).strip())
+    _std_message(st, inner, num, depth + 1)
+
+
+def _message_bytes(msg: Message) -> bytes:
     try:
         return msg.as_bytes()
-    except (RecursionError, LookupError, UnicodeError, ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - RecursionError, LookupError, ... on broken nested mail
         return b""
 
 
-def _payload(part: Message) -> bytes:
+def _std_content(part: Message) -> bytes:
     try:
-        payload = part.get_payload(decode=True)
-    except (ValueError, TypeError, AssertionError):
-        payload = None
-    if isinstance(payload, bytes):
-        return payload
-    raw = part.get_payload()
-    return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else b""
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        payload = part._payload  # noqa: SLF001
+        if cte == "base64" and isinstance(payload, str):
+            return b64decode_lenient(payload.encode("ascii", "surrogateescape"))
+        content = part.get_payload(decode=True)
+        return content if isinstance(content, bytes) else b""
+    except Exception:  # noqa: BLE001
+        return b""
 
 
-def _headers(record: Record, msg: Message) -> None:
-    record.subject = _SPACES.sub(" ", decode_header_text(msg["Subject"])).strip() if msg["Subject"] else ""
-    mid = msg["Message-ID"]
-    if mid is not None:
-        found = _MSGID.search(_raw_header(mid))
-        record.email_message_id = found.group(0) if found else (_raw_header(mid).strip() or None)
-    for role, header in _ROLES:
-        values = msg.get_all(header)
-        if values:
-            record.addresses[role] = [a for v in values for a in _addresses(v)]
-    irt = msg["In-Reply-To"]
-    if irt is not None:
-        found = _MSGID.search(_raw_header(irt))
-        record.in_reply_to = found.group(0) if found else None
-    refs = msg["References"]
-    if refs is not None:
-        record.references = _MSGID.findall(_raw_header(refs))
-    for attr, header in (("gmail_message_id", "X-GM-MSGID"), ("gmail_thread_id", "X-GM-THRID"),
-                         ("list_unsubscribe", "List-Unsubscribe"), ("list_help", "List-Help")):
-        if msg[header] is not None:
-            setattr(record, attr, decode_header_text(msg[header]) or None)
+def _std_filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001
+        return ""
+    if not name:
+        return ""
+    return _clean_filename(unsurrogate(str(name)))
+
+
+def _std_file(st: _State, part: Message, content: bytes, num: str, ctype: str, fname: str | None = None,
+              disp: str | None = None) -> None:
+    if fname is None:
+        fname = _std_filename(part)
+        disp = _disposition(part.get_content_disposition())
+    cid = part.get("content-id")
+    if cid is not None:
+        cid = " ".join(unsurrogate(str(cid)).split()) or None
+    st.add_file(content, fname, ctype, num, disp, cid)
+
+
+# ---------------------------------------------------------------- parse
+
+
+def _headers_into(rec: Record, data: bytes) -> tuple[str | None, bool]:
+    """Fill the header-derived fields. Returns (Content-Type value, whether any header field was found)."""
+    block, defects = header_block(data)
+    rec.defects.extend(defects)
+    heads = raw_headers(block)
+    eight = False
+    first = heads.get
+    v = first(b"subject")
+    if v:
+        rec.subject, e = header_text(v[0])
+        eight |= e
+    v = first(b"message-id")
+    if v:
+        rec.email_message_id = first_msgid(bytes_to_str(v[0])[0])
+    for key, role in _ROLE_HEADERS:
+        values = first(key)
+        if values is not None:
+            found = []
+            for raw in values:
+                s, e = bytes_to_str(raw)
+                eight |= e
+                found.extend(parse_addresses(s))
+            if len(found) > MAX_ADDRESSES:
+                del found[MAX_ADDRESSES:]
+                rec.defects.append(f"more than {MAX_ADDRESSES} addresses in {role}: cut")
+            rec.addresses[role] = found
+    v = first(b"in-reply-to")
+    if v:
+        rec.in_reply_to = first_msgid(bytes_to_str(v[0])[0])
+    v = first(b"references")
+    if v:
+        rec.references = all_msgids(" ".join(bytes_to_str(x)[0] for x in v))
+    v = first(b"x-gm-msgid")
+    if v:
+        rec.gmail_message_id = bytes_to_str(v[0])[0].strip() or None
+    v = first(b"x-gm-thrid")
+    if v:
+        rec.gmail_thread_id = bytes_to_str(v[0])[0].strip() or None
+    v = first(b"list-unsubscribe")
+    if v:
+        rec.list_unsubscribe = header_text(v[0])[0]
+    v = first(b"list-help")
+    if v:
+        rec.list_help = header_text(v[0])[0]
+    if eight:
+        rec.defects.append("8-bit header bytes")
+    date = None
+    v = first(b"date")
+    if v:
+        date = parse_date(bytes_to_str(v[0])[0])
+        if date is None:
+            rec.defects.append("unparseable Date header")
+    if date is not None:
+        rec.date, rec.date_source = date, "header"
+    else:
+        v = first_received(block)
+        date = received_date(bytes_to_str(v)[0]) if v else None
+        if date is not None:
+            rec.date, rec.date_source = date, "received"
+    ct = first(b"content-type")
+    return (bytes_to_str(ct[0])[0] if ct else None), has_header_fields(block)
+
+
+def _date_fallback(rec: Record, raw: RawMessage) -> None:
+    if rec.date_source != "none":
+        return
+    for value, source in ((raw.envelope_date, "envelope"), (raw.mtime, "mtime")):
+        if value is not None:
+            try:
+                rec.date, rec.date_source = int(value), source  # type: ignore[assignment]
+                return
+            except (TypeError, ValueError, OverflowError):
+                continue
+
+
+def _body_into(rec: Record, data: bytes, ctype_value: str | None) -> None:
+    st = _State(data)
+    try:
+        try:
+            if data.count(b"=?") > MAX_ENCODED_WORDS:
+                raise _Lossy("too many encoded-words for the fast parser (its header decoding is quadratic)")
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            tree = _fmp.parse_email_tree(data, mode="lazy")
+            _fast_message(st, tree, "", 0, ctype_value)
+        except _Stop:
+            pass
+    except (_Lossy, _fmp.ParseError, ValueError, TypeError) as exc:
+        reason = str(exc) if isinstance(exc, _Lossy) else f"{type(exc).__name__}: {str(exc)[:80]}"
+        st = _State(data)
+        st.defect(f"fallback: {reason}")
+        try:
+            msg = BytesParser(policy=compat32).parsebytes(data)
+            try:
+                _std_message(st, msg, "", 0)
+            except _Stop:
+                pass
+        except RecursionError:
+            st.error = st.error or "MIME structure too deep to read"
+        except Exception as exc2:  # noqa: BLE001 - keep the headers, report the body as unreadable
+            st.error = st.error or f"body unreadable: {type(exc2).__name__}: {str(exc2)[:80]}"
+    rec.files = st.files
+    rec.text = "\n".join(st.texts)
+    for d in st.defects:
+        if d not in rec.defects and len(rec.defects) < MAX_DEFECTS:
+            rec.defects.append(d)
+    if st.error and not rec.parse_error:
+        rec.parse_error = st.error
 
 
 def parse(raw: RawMessage) -> Record:
-    """Everything the index needs from one message. Never raises."""
+    """Everything mailindex learns from one message's bytes. Never raises."""
     data = raw.data
-    record = Record(message_id=message_id_for(data), sha256=sha256_hex(data), size=len(data))
-    if not data.strip():
-        record.date, record.date_source = raw.mtime or raw.envelope_date or 0, "mtime" if raw.mtime else "none"
-        record.parse_error = "empty message"
-        return record
-    try:
-        msg = BytesParser(policy=compat32).parsebytes(data)
-    except (RecursionError, Exception) as exc:  # noqa: BLE001 - a parser bug must not lose the message
-        record.parse_error = f"body unreadable ({type(exc).__name__}): indexed from headers only"
-        msg = BytesHeaderParser(policy=compat32).parsebytes(data)
-    try:
-        _headers(record, msg)
-        record.date, record.date_source = _date(msg, raw)
-        walker = _Walker()
+    if not isinstance(data, bytes):
         try:
-            walker.walk(msg, "", 0)
-        except RecursionError:
-            walker.defects.append("MIME tree too deep to walk: the rest is not indexed")
-        record.files, record.text = walker.files, "\n".join(walker.text)
-        record.defects = walker.defects + sorted({type(d).__name__ for d in msg.defects})
-    except Exception as exc:  # noqa: BLE001
-        record.parse_error = f"partly read ({type(exc).__name__}: {exc})"
-    if not msg.keys() and record.parse_error is None:
-        record.parse_error = "no header fields: not an RFC 822 message"
-    return record
+            data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+        except Exception:  # noqa: BLE001
+            data = b""
+    rec = Record(message_id=message_id_for(data), sha256=sha256_hex(data), size=len(data))
+    try:
+        if not data.strip():
+            rec.parse_error = "empty message"
+        else:
+            ctype_value, has_fields = _headers_into(rec, data)
+            if not has_fields:
+                rec.parse_error = "no header fields: not a mail message?"
+            if has_fields or b"\x00" not in data[:8192]:
+                _body_into(rec, data, ctype_value)
+            else:
+                rec.defects.append("binary data without headers: body not read")
+    except Exception as exc:  # noqa: BLE001 - the contract: a Record, whatever the bytes
+        rec.parse_error = rec.parse_error or f"parser failure: {type(exc).__name__}: {str(exc)[:80]}"
+    _date_fallback(rec, raw)
+    return rec

@@ -30,39 +30,45 @@ from email.utils import parsedate_tz
 from mailindex.record import Address
 
 MAX_HEADER_BYTES = 1 << 20  # a header block beyond this is cut (defect noted)
+MAX_HEADER_VALUE = 64 * 1024  # a text header (Subject, List-*) is cut there before decoding
 MAX_SLOW_ADDRESS_CHARS = 64 * 1024  # longer address headers skip the stdlib parser (it can be slow)
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 # ---------------------------------------------------------------- header block
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 # A line that is neither a header field ("Name:", tolerating blanks before the
 # colon) nor a continuation ends the header block, as in the stdlib's feedparser.
-_NON_HEADER_LINE = re.compile(rb"^(?![ \t]|[!-9;-~]*[ \t]*:)", re.M)
+# Patterns start with a literal "\n" (the block is searched with one prepended) so
+# the regex engine skips from line start to line start instead of trying every byte.
+_NON_HEADER_LINE = re.compile(rb"\n(?![ \t]|[!-9;-~]*[ \t]*:)")
 WANTED = (b"subject", b"from", b"to", b"cc", b"bcc", b"reply-to", b"sender", b"date", b"message-id",
           b"in-reply-to", b"references", b"x-gm-msgid", b"x-gm-thrid", b"list-unsubscribe", b"list-help",
-          b"received", b"content-type")
-_WANTED_RE = re.compile(rb"^(" + b"|".join(WANTED) + rb")[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.M | re.I)
-_ANY_HEADER = re.compile(rb"^[!-9;-~]*[ \t]*:", re.M)
+          b"content-type")
+_FIELD_VALUE = rb")[ \t]*:(.*(?:\r?\n[ \t].*)*)"
+_WANTED_RE = re.compile(rb"\n(" + b"|".join(WANTED) + _FIELD_VALUE, re.I)
+_RECEIVED_RE = re.compile(rb"\n(received" + _FIELD_VALUE, re.I)
+_ANY_HEADER = re.compile(rb"[!-9;-~]*[ \t]*:")
 
 
 def header_block(data: bytes) -> tuple[bytes, list[str]]:
-    """The header block of a message (without a leading mbox `From ` line), and defects found."""
+    """The header block of a message, with a "\n" prepended (without a leading BOM or mbox `From ` line),
+    and defects found. b"" when there is none."""
     defects: list[str] = []
-    start = 0
-    if data.startswith(b"From "):
-        nl = data.find(b"\n")
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte order mark (Windows exports)
+    if data.startswith(b"From ", start):
+        nl = data.find(b"\n", start)
         start = len(data) if nl < 0 else nl + 1
     if data.startswith(b"\n", start) or data.startswith(b"\r\n", start):
         return b"", defects
-    m = _HEAD_END.search(data, start, start + MAX_HEADER_BYTES + 4)
-    if m is None:
-        end = min(len(data), start + MAX_HEADER_BYTES)
-        if end < len(data) and _HEAD_END.search(data, end) is not None:
+    limit = start + MAX_HEADER_BYTES
+    a = data.find(b"\n\n", start, limit + 2)
+    b = data.find(b"\n\r\n", start, limit + 3 if a < 0 else a)
+    end = a if b < 0 or 0 <= a < b else b
+    if end < 0:
+        end = min(len(data), limit)
+        if end < len(data) and (data.find(b"\n\n", end) >= 0 or data.find(b"\n\r\n", end) >= 0):
             defects.append("header block over 1 MiB: cut")
-    else:
-        end = m.start()
-    block = data[start:end]
+    block = b"\n" + data[start:end]
     bad = _NON_HEADER_LINE.search(block)
     if bad is not None:
         block = block[: bad.start()]
@@ -70,25 +76,33 @@ def header_block(data: bytes) -> tuple[bytes, list[str]]:
     return block, defects
 
 
+def _unfold(value: bytes) -> bytes:
+    if b"\n" in value:
+        value = value.replace(b"\r\n", b"").replace(b"\n", b"")
+    return value.strip()
+
+
 def raw_headers(block: bytes) -> dict[bytes, list[bytes]]:
     """The wanted header fields of a header block: lowercased name -> raw values (unfolded, stripped)."""
     heads: dict[bytes, list[bytes]] = {}
-    for m in _WANTED_RE.finditer(block):
-        name = m.group(1).lower()
-        value = m.group(2)
-        if b"\n" in value:
-            value = value.replace(b"\r\n", b"").replace(b"\n", b"")
-        value = value.strip()
+    for name, value in _WANTED_RE.findall(block):
+        name = name.lower()
         got = heads.get(name)
         if got is None:
-            heads[name] = [value]
-        elif name != b"received":  # only the topmost Received is used
-            got.append(value)
+            heads[name] = [_unfold(value)]
+        else:
+            got.append(_unfold(value))
     return heads
 
 
+def first_received(block: bytes) -> bytes | None:
+    """The topmost Received header's raw value."""
+    m = _RECEIVED_RE.search(block)
+    return None if m is None else _unfold(m.group(2))
+
+
 def has_header_fields(block: bytes) -> bool:
-    return bool(block) and _ANY_HEADER.match(block) is not None
+    return len(block) > 1 and _ANY_HEADER.match(block, 1) is not None
 
 
 def bytes_to_str(value: bytes) -> tuple[str, bool]:
@@ -191,7 +205,9 @@ def decode_text(data: bytes, label: str | None, defects: list[str] | None = None
 
 # ---------------------------------------------------------------- RFC 2047
 
-_EW = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?(.*?)\?=")
+# Encoded text is bounded (RFC 2047 allows 75 characters per word; broken mailers write a few
+# hundred) so a header full of unterminated "=?x?q?" cannot make the search quadratic.
+_EW = re.compile(r"=\?([^?\s]{0,64})\?([bBqQ])\?(.{0,2000}?)\?=")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
 
@@ -207,8 +223,8 @@ def b64decode_lenient(data: bytes) -> bytes:
         return b""
 
 
-def _ew_bytes(enc: str, text: str) -> bytes:
-    raw = text.encode("utf-8", "replace")
+def _ew_bytes(enc: str, text: str, latin1: bool) -> bytes:
+    raw = text.encode("latin-1" if latin1 else "utf-8", "replace")
     if enc in "bB":
         return b64decode_lenient(raw)
     try:
@@ -217,11 +233,15 @@ def _ew_bytes(enc: str, text: str) -> bytes:
         return raw
 
 
-def decode_words(value: str) -> str:
+def decode_words(value: str, latin1: bool = False) -> str:
     """Decode RFC 2047 encoded-words; whitespace between adjacent words is dropped and same-charset
-    neighbours are joined before decoding, so a character split across two words survives."""
+    neighbours are joined before decoding, so a character split across two words survives.
+
+    `latin1`: `value` is raw header bytes read as latin-1 (one char per byte); the text
+    between words is then decoded as 8-bit header text and raw bytes inside words are kept.
+    """
     if "=?" not in value:
-        return value
+        return bytes_to_str(value.encode("latin-1"))[0] if latin1 else value
     out: list[str] = []
     pending = b""
     pending_cs: str | None = None
@@ -233,9 +253,9 @@ def decode_words(value: str) -> str:
             if in_words:
                 out.append(decode_text(pending, pending_cs))
                 pending, pending_cs = b"", None
-            out.append(between)
+            out.append(bytes_to_str(between.encode("latin-1"))[0] if latin1 else between)
         cs = m.group(1).split("*", 1)[0].lower()
-        chunk = _ew_bytes(m.group(2), m.group(3))
+        chunk = _ew_bytes(m.group(2), m.group(3), latin1)
         if in_words and cs != pending_cs:
             out.append(decode_text(pending, pending_cs))
             pending = b""
@@ -245,14 +265,18 @@ def decode_words(value: str) -> str:
         pos = m.end()
     if in_words:
         out.append(decode_text(pending, pending_cs))
-    out.append(value[pos:])
+    rest = value[pos:]
+    out.append(bytes_to_str(rest.encode("latin-1"))[0] if latin1 else rest)
     return "".join(out)
 
 
 def header_text(value: bytes) -> tuple[str, bool]:
-    """A raw unfolded header value as clean text (8-bit bytes and encoded-words decoded)."""
-    s, eight = bytes_to_str(value)
-    return decode_words(s).replace("\t", " ").strip(), eight
+    """A raw unfolded header value as clean text (8-bit bytes and encoded-words decoded). Second: was 8-bit."""
+    value = value[:MAX_HEADER_VALUE]
+    if value.isascii():
+        s = value.decode("ascii")
+        return (decode_words(s) if "=?" in s else s).replace("\t", " ").strip(), False
+    return decode_words(value.decode("latin-1"), latin1=True).replace("\t", " ").strip(), True
 
 
 # ---------------------------------------------------------------- dates
@@ -339,10 +363,11 @@ def all_msgids(value: str | None) -> list[str]:
 _ADDR_ITEM = re.compile(
     r"""[\s,]*(?:
           (?:"([^"\\]*)"|([^",<>()\\:;@\[\]]*?))\s*<([^<>\s"(),:;\\\[\]]*)>   # name <addr>
-        | ([^\s",<>()\\:;\[\]]+)                                             # bare addr
+        | (?!=\?)([^\s",<>()\\:;\[\]]+)                                       # bare addr (not a lone =?word?=)
         )\s*(?=,|$)""",
     re.X,
 )
+_ENCODED_COMMA = re.compile(r"\s*=\?[^?\s]+\?[qQ]\?=2C\?=\s*")
 _EMAIL_SCAN = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"()\[\]]+")
 
 
@@ -370,7 +395,8 @@ def _slow_addresses(value: str) -> list[Address]:
         out = []
         for a in found:
             spec = a.addr_spec.strip()
-            if spec and spec != "<>":
+            # "<>" and quoted local parts without a domain are what the stdlib makes of plain words
+            if spec and spec != "<>" and not (spec[0] == '"' and "@" not in spec):
                 out.append(Address(spec.lower(), a.display_name.strip() or None))
         return out
     except Exception:  # noqa: BLE001 - the stdlib parser has many failure modes on garbage
@@ -385,6 +411,8 @@ def parse_addresses(value: str) -> list[Address]:
     v = value.strip(" \t,")
     if not v:
         return []
+    if "=2C?=" in v:  # a separating comma folded into an encoded-word (a bug of the stdlib's generator)
+        v = _ENCODED_COMMA.sub(", ", v)
     out: list[Address] = []
     pos, n, match = 0, len(v), _ADDR_ITEM.match
     while pos < n:

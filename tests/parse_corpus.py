@@ -79,7 +79,7 @@ def list_message(rng: random.Random, i: int) -> bytes:
         if rng.random() < 0.5:
             m.add_attachment(_para(rng, 40), filename=f"{i:04d}-fix.patch")
         else:
-            m.add_attachment(rng.randbytes(rng.randint(2_000, 40_000)), maintype="application", subtype="pdf",
+            m.add_attachment(b"%PDF-1.4\n" + rng.randbytes(rng.randint(2_000, 40_000)), maintype="application", subtype="pdf",
                              filename=f"report-{i}.pdf")
     return bytes(m)
 
