@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mailindex.engine import MailIndex, default_index_dir
@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _listing(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        print(line(row))
+
+
 def _report(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json(report)
@@ -148,11 +156,8 @@ def run(args: argparse.Namespace) -> int:
             report = mx.sync(args.label, workers=args.workers, progress=ProgressLine("syncing"))
             _report(report.to_dict(), args.json)
         elif args.command == "sources":
-            sources = mx.sources()
-            if args.json:
-                _print_json(sources)
-            for s in [] if args.json else sources:
-                print(f"{s['label']:<20} {s['type']:<8} {s['location']}  last sync {_when(s['sync']['last_sync_stop'])}")
+            _listing(mx.sources(), args.json, lambda s: f"{s['label']:<20} {s['type']:<8} {s['location']}  "
+                                                        f"last sync {_when(s['sync']['last_sync_stop'])}")
         elif args.command == "search":
             filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
             if args.count:
@@ -171,17 +176,11 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "source":
             sys.stdout.buffer.write(mx.messages.source(args.id))
         elif args.command == "quarantine":
-            rows = mx.quarantine()
-            if args.json:
-                _print_json(rows)
-            for r in [] if args.json else rows:
-                print(f"{r['source']}  {r['key']}  {'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}")
+            _listing(mx.quarantine(), args.json, lambda r: f"{r['source']}  {r['key']}  "
+                                                           f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}")
         elif args.command == "plugins":
-            plugins = list_plugins(mx.pm)
-            if args.json:
-                _print_json(plugins)
-            for p in [] if args.json else plugins:
-                print(f"{p['name']:<10} types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
+            _listing(list_plugins(mx.pm), args.json, lambda p: f"{p['name']:<10} types={','.join(p['source_types'])}"
+                                                               f"  hooks={','.join(p['hooks'])}")
     return 0
 
 

@@ -54,3 +54,21 @@ def mbox(path: Path, messages: list[bytes]) -> Path:
     box.flush()
     box.close()
     return path
+
+
+def part_bomb(parts: int, named: bool = False) -> bytes:
+    """A multipart message with `parts` tiny parts (as attachments when `named`)."""
+    disposition = "Content-Disposition: attachment; filename=p{i}.txt\r\n" if named else ""
+    body = "".join(f"--b\r\nContent-Type: text/plain\r\n{disposition.format(i=i)}\r\npart {i}\r\n"
+                   for i in range(parts))
+    return (f"From: bomb@example.com\r\nSubject: part bomb\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{body}--b--\r\n").encode()
+
+
+def nested(depth: int) -> bytes:
+    """message/rfc822 wrapped `depth` times; the outermost subject is "wrap <depth - 1>"."""
+    inner = b"From: core@example.com\r\nSubject: the core\r\n\r\ninnermost words\r\n"
+    for i in range(depth):
+        inner = (b"From: wrap@example.com\r\nSubject: wrap %d\r\nMIME-Version: 1.0\r\n"
+                 b"Content-Type: message/rfc822\r\n\r\n" % i) + inner
+    return inner

@@ -20,18 +20,6 @@ from tests import mail
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _part_bomb(parts: int) -> bytes:
-    body = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(parts))
-    return (f"From: bomb@example.com\r\nSubject: part bomb\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{body}--b--\r\n").encode()
-
-
-def _nested(depth: int) -> bytes:
-    inner = b"From: core@example.com\r\nSubject: the core\r\n\r\ninnermost words\r\n"
-    for i in range(depth):
-        inner = (b"From: wrap@example.com\r\nSubject: wrap %d\r\nMIME-Version: 1.0\r\n"
-                 b"Content-Type: message/rfc822\r\n\r\n" % i) + inner
-    return inner
 
 
 def _big(megabytes: int) -> bytes:
@@ -51,8 +39,8 @@ def hostile(tmp_path: Path) -> Path:
         (tree / f"good{i}.eml").write_bytes(mail.message(f"good {i}"))
     (tree / "empty.eml").write_bytes(b"")
     (tree / "garbage.eml").write_bytes(random.Random(7).randbytes(200_000))
-    (tree / "bomb.eml").write_bytes(_part_bomb(10_000))
-    (tree / "nested.eml").write_bytes(_nested(500))
+    (tree / "bomb.eml").write_bytes(mail.part_bomb(10_000))
+    (tree / "nested.eml").write_bytes(mail.nested(500))
     (tree / "big.eml").write_bytes(_big(50))
     return tmp_path / "eml"
 

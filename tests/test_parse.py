@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from mailindex.parse import MAX_DEPTH, MAX_PARTS, MAX_TEXT_CHARS, parse
 from mailindex.record import message_id_for, sha256_hex
 from mailindex.sources.base import RawMessage
+from tests.mail import nested, part_bomb
 from tests.parse_reference import CORPORA, corpus_messages, differences, norm, reference
 
 
@@ -235,19 +236,6 @@ def test_parse_never_raises(data: bytes, splice: int) -> None:
 # ---------------------------------------------------------------- hostile input
 
 
-def _part_bomb(parts: int) -> bytes:
-    body = "".join(f"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=p{i}.txt\r\n\r\n"
-                   f"part {i}\r\n" for i in range(parts))
-    return (f"From: bomb@example.com\r\nSubject: part bomb\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{body}--b--\r\n").encode()
-
-
-def _nested(depth: int) -> bytes:
-    inner = b"From: core@example.com\r\nSubject: the core\r\n\r\ninnermost words\r\n"
-    for i in range(depth):
-        inner = (b"From: wrap@example.com\r\nSubject: wrap %d\r\nMIME-Version: 1.0\r\n"
-                 b"Content-Type: message/rfc822\r\n\r\n" % i) + inner
-    return inner
 
 
 def test_empty_bytes() -> None:
@@ -267,7 +255,7 @@ def test_binary_garbage() -> None:
 
 def test_part_bomb_is_capped() -> None:
     started = time.monotonic()
-    rec = p(_part_bomb(MAX_PARTS + 500))
+    rec = p(part_bomb(MAX_PARTS + 500, named=True))
     assert rec.subject == "part bomb"
     assert 0 < len(rec.files) <= MAX_PARTS
     assert rec.files[0].file_name == "p0.txt" and rec.files[0].body_section == "1"
@@ -277,11 +265,11 @@ def test_part_bomb_is_capped() -> None:
 
 
 def test_deep_nesting_is_capped() -> None:
-    rec = p(_nested(500))
+    rec = p(nested(500))
     assert rec.subject == "wrap 499" and rec.emails("from") == ["wrap@example.com"]
     assert any("depth cap" in d for d in rec.defects) and rec.parse_error
     assert "wrap 498" in rec.text and "innermost words" not in rec.text
-    shallow = p(_nested(20))
+    shallow = p(nested(20))
     assert shallow.parse_error is None and "innermost words" in shallow.text and "the core" in shallow.text
     assert MAX_DEPTH >= 20
 
