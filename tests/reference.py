@@ -30,7 +30,7 @@ def _matches_any(addresses: list[str], wanted: list[str]) -> bool:
 def _name_matches(pattern: str, name: str) -> bool:
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         return re.search(pattern[1:-1], name, re.IGNORECASE) is not None
-    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower().replace("[^", "[!"))
 
 
 def _folder_matches(spec: Spec, value: str) -> bool:
