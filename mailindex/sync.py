@@ -163,8 +163,8 @@ class SourceSync:
                 stamps[c.name] = c.stamp
             if c.stable and old_stamps.get(c.name) == c.stamp:
                 continue
-            known = self.store.locations_in(self.sid, c.name)
-            for e in self.source.entries(c.name):
+            known, listed = self._listed(c.name)
+            for e in listed:
                 old = known.pop(e.key, None)
                 if e.data is not None:
                     buffered += len(e.data)
@@ -188,6 +188,25 @@ class SourceSync:
             for loc_id, message, *_ in self.store.locations_in(self.sid, name).values():
                 vanished.setdefault(message, []).append(loc_id)
         return work, vanished, relocated, stamps
+
+    def _listed(self, container: str) -> tuple[dict[str, Any], Iterable[Entry]]:
+        """Stored rows to compare with, and the entries to compare.
+
+        With a source's listing() fast path only keys whose locator path changed
+        (or vanished) are looked at: an unchanged path means an unchanged entry.
+        """
+        quick = self.source.listing(container)
+        if quick is None:
+            return self.store.locations_in(self.sid, container), self.source.entries(container)
+        stored = self.store.paths_in(self.sid, container)
+        added = sorted(quick - stored)
+        entries = [self.source.entry(container, path) for path in added]
+        if any(e is None for e in entries):
+            # Something moved under us (or is not a message): compare everything.
+            return self.store.locations_in(self.sid, container), self.source.entries(container)
+        self.report.unchanged += len(quick) - len(added)
+        keys = [e.key for e in entries if e is not None] + self.store.keys_at(self.sid, container, stored - quick)
+        return self.store.locations_in(self.sid, container, keys=keys), [e for e in entries if e is not None]
 
     # pass 2 ------------------------------------------------------------------
     def _parsed(self, work: list[_Work]) -> Iterator[_Parsed]:
@@ -309,19 +328,20 @@ class SourceSync:
                 list(records)).fetchall()) if records else {}
             db.executemany(
                 "INSERT INTO locations (source_id, container, key, message, folders, locator, content_stamp, "
-                "flags, sha256, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) "
-                "DO UPDATE SET message = excluded.message, folders = excluded.folders, locator = excluded.locator, "
-                "content_stamp = excluded.content_stamp, flags = excluded.flags, sha256 = excluded.sha256, "
-                "sig = excluded.sig",
+                "flags, sha256, sig, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, "
+                "container, key) DO UPDATE SET message = excluded.message, folders = excluded.folders, "
+                "locator = excluded.locator, content_stamp = excluded.content_stamp, flags = excluded.flags, "
+                "sha256 = excluded.sha256, sig = excluded.sig, path = excluded.path",
                 [(self.sid, p.work.entry.container, p.work.entry.key, rowids[p.record.message_id],  # type: ignore
                   json.dumps(list(p.work.entry.folders)), json.dumps(dict(p.work.entry.locator)),
                   p.work.entry.content_stamp, json.dumps(sorted(p.work.entry.flags)), p.record.sha256,  # type: ignore
-                  entry_sig(p.work.entry))
+                  entry_sig(p.work.entry), str(p.work.entry.locator.get("path", "")))
                  for p in good],
             )
             db.executemany(
-                "UPDATE locations SET locator = ?, flags = ?, sig = ? WHERE id = ?",
-                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), entry_sig(e), loc_id)
+                "UPDATE locations SET locator = ?, flags = ?, sig = ?, path = ? WHERE id = ?",
+                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), entry_sig(e),
+                  str(e.locator.get("path", "")), loc_id)
                  for loc_id, e in relocated],
             )
             self._record_quarantine(db, batch)

@@ -66,9 +66,11 @@ CREATE TABLE IF NOT EXISTS locations (
     flags TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     sig TEXT NOT NULL,
+    path TEXT NOT NULL,
     UNIQUE (source_id, container, key)
 );
 CREATE INDEX IF NOT EXISTS locations_message ON locations(message);
+CREATE INDEX IF NOT EXISTS locations_path ON locations(source_id, container, path);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY,
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -178,14 +180,35 @@ class Store:
         )
 
     # -- locations ----------------------------------------------------------
-    def locations_in(self, source_id: int, container: str) -> dict[str, tuple[int, int, str, str, str, str, str]]:
-        """key -> (location id, message rowid, sig, content_stamp, locator, folders, flags) for one container."""
-        rows = self.db.execute(
-            "SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
-            "WHERE source_id = ? AND container = ?",
-            (source_id, container),
-        )
-        return {r[0]: r[1:] for r in rows}
+    def locations_in(self, source_id: int, container: str,
+                     keys: Iterable[str] | None = None) -> dict[str, tuple[int, int, str, str, str, str, str]]:
+        """key -> (location id, message rowid, sig, content_stamp, locator, folders, flags) for one container
+        (only `keys`, when given)."""
+        sql = ("SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
+               "WHERE source_id = ? AND container = ?")
+        if keys is None:
+            return {r[0]: r[1:] for r in self.db.execute(sql, (source_id, container))}
+        out = {}
+        for chunk in _chunks(list(keys), 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"{sql} AND key IN ({marks})", (source_id, container, *chunk)):
+                out[r[0]] = r[1:]
+        return out
+
+    def paths_in(self, source_id: int, container: str) -> set[str]:
+        """Locator paths of every location in one container."""
+        return {r[0] for r in self.db.execute(
+            "SELECT path FROM locations WHERE source_id = ? AND container = ?", (source_id, container))}
+
+    def keys_at(self, source_id: int, container: str, paths: Iterable[str]) -> list[str]:
+        """Keys of the locations at these locator paths."""
+        out: list[str] = []
+        for chunk in _chunks(list(paths), 900):
+            marks = ",".join("?" * len(chunk))
+            out += [r[0] for r in self.db.execute(
+                f"SELECT key FROM locations WHERE source_id = ? AND container = ? AND path IN ({marks})",
+                (source_id, container, *chunk))]
+        return out
 
     def location_containers(self, source_id: int) -> set[str]:
         return {r[0] for r in self.db.execute(

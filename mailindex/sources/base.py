@@ -86,6 +86,21 @@ class Source(ABC):
     def entries(self, container: str) -> Iterator[Entry]:
         """Every message location in one container."""
 
+    def listing(self, container: str) -> set[str] | None:
+        """Optional fast path: the locator paths of a container, from its listing alone.
+
+        Return it only if an entry whose locator path is unchanged is unchanged
+        in every other way too (content, flags, folders): a Maildir file name
+        carries its flags and its bytes never change. The engine then builds
+        entries only for new paths, with `entry`. None (the default) means:
+        call `entries`.
+        """
+        return None
+
+    def entry(self, container: str, path: str) -> Entry | None:
+        """The entry at one locator path given by `listing`; None if it is not a message (any more)."""
+        raise NotImplementedError(f"{type(self).__name__} has no listing() fast path")
+
     @abstractmethod
     def read_bytes(self, locator: Mapping[str, Any]) -> bytes:
         """The exact bytes of the message at `locator`; SourceError if gone."""

@@ -171,9 +171,23 @@ class MaildirSource(Source):
                         listed.add(unique)
                         yield entry
 
+    def listing(self, container: str) -> set[str] | None:
+        """Locator paths from one os.listdir: no stat, no parsing of names."""
+        d = _fs.resolve_locator_path(self.location, container, str(self.location))
+        try:
+            names = os.listdir(d)
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
+        return {f"{container}/{n}" for n in names if n[:1] != "."}
+
+    def entry(self, container: str, path: str) -> Entry | None:
+        rel_dir, _, sub = container.rpartition("/")
+        full = _fs.resolve_locator_path(self.location, path, str(self.location))
+        return self._entry(container, rel_dir, sub, (folder_name(rel_dir),), full)
+
     @staticmethod
     def _entry(container: str, rel_dir: str, sub: str, folders: tuple[str, ...],
-               e: os.DirEntry[str]) -> Entry | None:
+               e: os.DirEntry[str] | Path) -> Entry | None:
         """The entry for one directory entry; None for dotfiles, non-files and vanished files.
 
         No stat per file: the type comes from the directory listing, and the

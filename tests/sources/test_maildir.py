@@ -155,3 +155,18 @@ def test_locator_cannot_escape_the_source(tmp_path: Path) -> None:
     put(tmp_path / "secret", b"x")
     with pytest.raises(SourceError):
         MaildirSource(root).read_bytes({"path": "../secret", "folder_dir": "", "unique": "secret"})
+
+
+def test_listing_fast_path_agrees_with_entries(tmp_path: Path) -> None:
+    root = make(tmp_path / "m")
+    put(root / "cur" / "1500000000.A.h:2,FS")
+    put(root / "cur" / "1500000001.B.h:2,")
+    put(root / "new" / "1500000002.C.h")
+    put(root / "cur" / ".hidden")
+    src = MaildirSource(root)
+    for c in src.containers():
+        entries = {e.locator["path"]: e for e in src.entries(c.name)}
+        listing = src.listing(c.name)
+        assert listing == set(entries)  # dotfiles left out, the same paths
+        for path in listing:
+            assert src.entry(c.name, path) == entries[path]
