@@ -48,7 +48,7 @@ def _include_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-headers", choices=["0", "1", "raw"], default="0",
                    help="1: parsed headers; raw: the header block as in the source")
     p.add_argument("--include-flags", action="store_true", help="add flags, read live from the source")
-    p.add_argument("--include-thread-size", action="store_true", help="add the size of the message's thread")
+    p.add_argument("--include-thread-size", action="store_true", help="the size of the message's thread (refused until threads are indexed)")
     p.add_argument("--include-source", action="store_true", help="add the raw message source")
 
 

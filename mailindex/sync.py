@@ -26,7 +26,7 @@ from mailindex.index.store import Store, decode_record, encode_record
 from mailindex.index.tantivy_index import Writer
 from mailindex.parse import parse
 from mailindex.query.compiler import normalize_folder
-from mailindex.record import Record, sha256_hex
+from mailindex.record import Record, message_id_for, sha256_hex
 from mailindex.sources.base import Entry, RawMessage, Source
 
 BATCH = 5000
@@ -96,16 +96,10 @@ def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
     try:
         record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders))
     except Exception as exc:  # parse() promises not to raise; a bug must not stop the batch
-        record = Record(message_id=_fallback_id(data), sha256=sha256_hex(data), size=len(data),
+        record = Record(message_id=message_id_for(data), sha256=sha256_hex(data), size=len(data),
                         parse_error=f"parser failure: {type(exc).__name__}: {exc}")
     return _Parsed(replace(work, entry=replace(e, data=None)), record, error=record.parse_error,
                    blob=encode_record(record))
-
-
-def _fallback_id(data: bytes) -> str:
-    from mailindex.record import message_id_for
-
-    return message_id_for(data)
 
 
 def entry_sig(e: Entry) -> str:

@@ -152,8 +152,11 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARA
     elif headers != "raw":
         raise QueryError("include_headers", headers, "must be 0, 1 or 'raw'")
     body_type = _text("body_type", p["body_type"]).lower() if "body_type" in p else None
+    if _flag("include_thread_size", p.get("include_thread_size")):
+        raise QueryError("include_thread_size", p["include_thread_size"],
+                         "threads are not indexed yet, so thread sizes cannot be given")
     include = Include(
-        thread_size=_flag("include_thread_size", p.get("include_thread_size")),
+        thread_size=False,
         body=_flag("include_body", p.get("include_body")),
         body_type=body_type,
         headers=headers,

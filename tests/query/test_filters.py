@@ -73,3 +73,10 @@ def test_bad_input_names_the_parameter(mx: MailIndex, params: dict[str, object],
     with pytest.raises(QueryError) as err:
         mx.messages.list(**params)
     assert err.value.param == param and param in str(err.value)
+
+
+def test_thread_size_is_refused_not_silently_dropped(mx: MailIndex) -> None:
+    with pytest.raises(QueryError) as err:
+        mx.messages.list(include_thread_size=1)
+    assert err.value.param == "include_thread_size"
+    assert mx.messages.list(include_thread_size=0, limit=1)
