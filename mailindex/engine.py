@@ -267,7 +267,9 @@ class Messages:
         if row is None:
             raise MessageNotFound(message_id)
         rowid, mid, date_indexed, blob = row
-        return self._build(rowid, date_indexed, blob, inc)
+        store = self._mx.store
+        return self._build(rowid, date_indexed, blob, inc, store.source_labels(),
+                           store.placement_rows([rowid]).get(rowid, []))
 
     def source(self, message_id: str) -> bytes:
         """The original bytes, verified against the SHA-256 recorded at ingest."""
@@ -277,16 +279,19 @@ class Messages:
         return self._read(row[0])[0]
 
     def _materialize(self, keys: list[int], include: Include) -> list[dict[str, Any]]:
-        rows = self._mx.store.records_by_sort_keys(keys)
-        return [self._build(rows[k][0], rows[k][2], rows[k][3], include) for k in keys if k in rows]
-
-    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include) -> dict[str, Any]:
         store = self._mx.store
+        rows = store.records_by_sort_keys(keys)
+        labels = store.source_labels()  # once per page, not once per message
+        places = store.placement_rows([rows[k][0] for k in keys if k in rows])
+        return [self._build(rows[k][0], rows[k][2], rows[k][3], include, labels, places.get(rows[k][0], []))
+                for k in keys if k in rows]
+
+    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, labels: dict[int, str],
+               locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
         record = decode_record(blob)
-        labels = store.source_labels()
         folders: dict[str, None] = {}
         sources: dict[str, dict[str, str]] = {}
-        for _, sid, folders_json, _ in store.placement_rows([rowid]).get(rowid, []):
+        for _, sid, folders_json, _ in locations:
             label = labels.get(sid, "")
             sources.setdefault(label, {"label": label})
             folders.update(dict.fromkeys(json.loads(folders_json)))

@@ -47,8 +47,6 @@ GMAIL_SYSTEM_LABELS = {
 # Labels that are states, not places: they become flags.
 GMAIL_STATE_LABELS = {"opened": "seen", "unread": None}
 
-SYMBOLIC_NAMES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
-                  "\\Starred", "\\Important", "\\Inbox")
 
 
 def symbolic_name(folder: str) -> str | None:

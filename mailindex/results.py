@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from mailindex.record import Address, Attachment, Record, file_id_for
+from mailindex.sources.base import FLAG_NAMES
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01]))(?!\d)")
 _BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
@@ -160,5 +161,5 @@ def headers_dict(raw: bytes) -> dict[str, list[str]]:
 
 
 def flags_dict(flags: frozenset[str]) -> dict[str, bool]:
-    return {"seen": "seen" in flags, "answered": "answered" in flags, "flagged": "flagged" in flags,
-            "deleted": "deleted" in flags, "draft": "draft" in flags, "nonjunk": "nonjunk" in flags}
+    """The Context.IO flags object: every flag name, true or false."""
+    return {name: name in flags for name in (*FLAG_NAMES, "nonjunk")}

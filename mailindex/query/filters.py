@@ -7,7 +7,7 @@ reaches Tantivy (a `limit` of 0, for one, would make it panic).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mailindex.errors import QueryError
@@ -56,13 +56,11 @@ class Page:
 class Include:
     """Which extra parts of each message to return."""
 
-    thread_size: bool = False
     body: bool = False
     body_type: str | None = None
     headers: str | None = None  # None, "1" (parsed) or "raw"
     flags: bool = False
     source: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(name: str, value: Any) -> str:
@@ -156,7 +154,6 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARA
         raise QueryError("include_thread_size", p["include_thread_size"],
                          "threads are not indexed yet, so thread sizes cannot be given")
     include = Include(
-        thread_size=False,
         body=_flag("include_body", p.get("include_body")),
         body_type=body_type,
         headers=headers,
