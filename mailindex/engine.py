@@ -233,7 +233,7 @@ class Messages:
 
     def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
         filters, page, include = parse_params(params, allowed)
-        return compile_filters(filters, self._mx.searcher.schema, self._mx.owner), page, include
+        return compile_filters(filters, self._mx.searcher.schema, self._mx.owner, self._mx.searcher), page, include
 
     def list(self, **params: Any) -> list[dict[str, Any]]:
         """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""

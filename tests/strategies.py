@@ -85,7 +85,8 @@ def mailboxes(draw: st.DrawFn) -> list[Spec]:
 GLOBS = ["*.pdf", "*.JPG", "re?ort*", "[a-c]*", "[!r]*.pdf", "*", "README", "star[*].pdf", "q[?].doc", "*.tar.*"]
 FILE_REGEXES = ["/\\.jpe?g$/", "/^photo/", "/\\d{4}/", "/(?i)PDF$/", "/t/"]
 SUBJECT_REGEXES = ["/^Re:/", "/a$/", "/[aé]+/", "/(?i)ab/", "/\\./", "/x|y/", "/^$/", "/\\(\\)/", "/日本/",
-                   "/^\\[PATCH\\]/"]
+                   "/^\\[PATCH\\]/", "/(?i)patch/", "/\\[PATCH\\] .*[ab]/", "/Re: (ab|xy)/", "/\\w\\s\\w/",
+                   "/(?i)^re: /", "/^Re: \\[PATCH/", "/\\d|日本/", "/(?i)ÉTÉ|ss/", "/^Re: a$/"]
 
 
 @st.composite

@@ -16,14 +16,15 @@ import tantivy
 
 from mailindex.record import Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
 DATE = "date"
 DATE_INDEXED = "date_indexed"
 SUBJECT = "subject"  # tokenized words, for full-text search
-SUBJECT_RAW = "subject_raw"  # the whole subject as one term, for regexes
+SUBJECT_RAW = "subject_raw"  # the whole subject as one term, for regexes; stored to check candidates
+SUBJECT_PREFIX = "subject_prefix"  # the subject's first 1..PREFIX_MAX characters, for `^literal`
 SUBJECT_GRAMS = "subject_grams"  # casefolded trigrams with positions, for substrings
 ROLE_FIELDS = {"from": "from", "to": "to", "cc": "cc", "bcc": "bcc"}
 RECIPIENT = "recipient"  # to + cc + bcc
@@ -35,6 +36,7 @@ SOURCE = "source"
 FILE_NAME = "file_name"
 FILE_SIZE = "file_size"
 FILE_KEY = "file_key"  # "<lowercase name>\x1f<size, 12 digits>" per attachment
+FILE_KEY_REV = "file_key_rev"  # the same with the name reversed, for patterns with a fixed end (*.pdf)
 EMAIL_MESSAGE_ID = "email_message_id"
 TEXT = "text"
 
@@ -44,6 +46,7 @@ SIZE_DIGITS = 12
 # subject, sits inside at least one trigram.
 GRAM_START, GRAM_END, GRAM_SPACE = "\x02", "\x03", "\u2423"
 SORT_TIE_BITS = 20
+PREFIX_MAX = 24
 
 
 def build_schema() -> tantivy.Schema:
@@ -54,10 +57,10 @@ def build_schema() -> tantivy.Schema:
     sb.add_integer_field(DATE, indexed=True, fast=True)
     sb.add_integer_field(DATE_INDEXED, indexed=True, fast=True)
     sb.add_text_field(SUBJECT, tokenizer_name="default", index_option="position")
-    sb.add_text_field(SUBJECT_RAW, tokenizer_name="raw")
+    sb.add_text_field(SUBJECT_RAW, stored=True, tokenizer_name="raw")
     sb.add_text_field(SUBJECT_GRAMS, tokenizer_name="whitespace", index_option="position")
     for name in (*ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
-                 FILE_NAME, FILE_KEY, EMAIL_MESSAGE_ID):
+                 FILE_NAME, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID, SUBJECT_PREFIX):
         sb.add_text_field(name, tokenizer_name="raw")
     sb.add_integer_field(FILE_SIZE, indexed=True, fast=True)
     sb.add_text_field(TEXT, tokenizer_name="default", index_option="freq")
@@ -83,8 +86,9 @@ def domain_suffixes(email: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts)) if parts[i]]
 
 
-def file_key(name: str, size: int) -> str:
-    return f"{name.lower()}{FILE_KEY_SEP}{min(size, 10**SIZE_DIGITS - 1):0{SIZE_DIGITS}d}"
+def file_key(name: str, size: int, *, reverse: bool = False) -> str:
+    name = name.lower()
+    return f"{name[::-1] if reverse else name}{FILE_KEY_SEP}{min(size, 10**SIZE_DIGITS - 1):0{SIZE_DIGITS}d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,8 @@ def build_document(record: Record, place: Placement) -> tantivy.Document:
     doc.add_integer(DATE_INDEXED, place.date_indexed)
     doc.add_text(SUBJECT, record.subject)
     doc.add_text(SUBJECT_RAW, record.subject)
+    for n in range(1, min(len(record.subject), PREFIX_MAX) + 1):
+        doc.add_text(SUBJECT_PREFIX, record.subject[:n])
     doc.add_text(SUBJECT_GRAMS, " ".join(subject_grams(record.subject)))
     recipients: list[str] = []
     for role, field in ROLE_FIELDS.items():
@@ -130,6 +136,7 @@ def build_document(record: Record, place: Placement) -> tantivy.Document:
         doc.add_text(FILE_NAME, f.file_name.lower())
         doc.add_integer(FILE_SIZE, f.size)
         doc.add_text(FILE_KEY, file_key(f.file_name, f.size))
+        doc.add_text(FILE_KEY_REV, file_key(f.file_name, f.size, reverse=True))
     if record.email_message_id:
         doc.add_text(EMAIL_MESSAGE_ID, record.email_message_id)
     if record.text:

@@ -15,7 +15,11 @@ _BATCH = 5000
 
 
 class Searcher:
-    """Searches the last committed state of a TantivyIndex; never blocks on the writer."""
+    """Searches the last committed state of a TantivyIndex; never blocks on the writer.
+
+    Also the query planner's `TermProbe`: term counts, term lists and stored
+    values of small candidate sets.
+    """
 
     def __init__(self, index: TantivyIndex) -> None:
         self._index = index
@@ -52,3 +56,16 @@ class Searcher:
             if len(keys) < _BATCH:
                 return
             last = keys[-1]
+
+    def doc_freq(self, field: str, term: str) -> int:
+        return int(self._index.searcher().doc_freq(field, term))
+
+    def terms(self, field: str) -> list[str]:
+        return [term for term, _ in self._index.searcher().terms_with_prefix(field, "")]
+
+    def stored(self, query: Query, field: str, cap: int) -> list[str] | None:
+        searcher = self._index.searcher()
+        hits = searcher.search(query, limit=cap + 1).hits
+        if len(hits) > cap:
+            return None
+        return [searcher.doc(address).get_first(field) or "" for _, address in hits]

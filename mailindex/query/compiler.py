@@ -15,7 +15,8 @@ from mailindex.errors import QueryError
 from mailindex.folders import DELIMITER
 from mailindex.index import schema as S
 from mailindex.query.filters import Filters
-from mailindex.query.patterns import anywhere, glob_to_regex, int_range_regex, is_regex, user_regex
+from mailindex.query.patterns import glob_to_regex, int_range_regex, is_regex, parse_regex
+from mailindex.query.regex_plan import TermProbe, automaton, subject_query
 
 FLAGGED_NAMES = ("\\Flagged", "\\Starred")
 
@@ -32,14 +33,6 @@ def _or(queries: Sequence[Query]) -> Query:
 
 def _and(queries: Sequence[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Must, q) for q in queries])
-
-
-def _regex(schema: tantivy.Schema, field: str, pattern: str, param: str, value: str) -> Query:
-    try:
-        return Query.regex_query(schema, field, pattern)
-    except ValueError as exc:
-        problem = str(exc).split("RegexQueryError:", 1)[-1].strip(" '\n")
-        raise QueryError(param, value, f"cannot be run: {problem}") from None
 
 
 def _contact(schema: tantivy.Schema, values: Sequence[str], owners: Sequence[str]) -> Query:
@@ -60,10 +53,9 @@ def _contact(schema: tantivy.Schema, values: Sequence[str], owners: Sequence[str
     return _or([*sender, to_x])
 
 
-def _subject(schema: tantivy.Schema, value: str) -> Query:
+def _subject(schema: tantivy.Schema, value: str, probe: TermProbe | None) -> Query:
     if is_regex(value):
-        body, start, end = user_regex("subject", value[1:-1])
-        return _regex(schema, S.SUBJECT_RAW, anywhere(body, start, end), "subject", value)
+        return subject_query(schema, probe, parse_regex("subject", value[1:-1]), value)
     grams = S.needle_grams(value)
     if len(grams) == 1:
         return Query.term_query(schema, S.SUBJECT_GRAMS, grams[0])
@@ -72,25 +64,28 @@ def _subject(schema: tantivy.Schema, value: str) -> Query:
     # One or two characters: any trigram that contains them.
     needle = "".join(S.GRAM_SPACE if c.isspace() else c for c in value.casefold())
     esc = "".join(f"\\x{{{ord(c):x}}}" for c in needle)
-    return _regex(schema, S.SUBJECT_GRAMS, f".*{esc}.*", "subject", value)
+    return automaton(schema, None, S.SUBJECT_GRAMS, f".*{esc}.*", "subject", value)
 
 
-def _files(schema: tantivy.Schema, f: Filters) -> Query | None:
+def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query | None:
     lo, hi = f.file_size_min, f.file_size_max
     if f.file_name is None:
         if lo is None and hi is None:
             return None
         return Query.range_query(schema, S.FILE_SIZE, tantivy.FieldType.Integer, lower_bound=lo, upper_bound=hi)
     if is_regex(f.file_name):
-        body, start, end = user_regex("file_name", f.file_name[1:-1])
-        name = anywhere(body, start, end, filler=f"[^{S.FILE_KEY_SEP}]*")
+        pattern = f"(?i){f.file_name[1:-1]}"
     else:
-        name = glob_to_regex("file_name", f.file_name)
+        pattern = f"(?i)^{glob_to_regex('file_name', f.file_name)}$"
+    # A fixed end (`*.pdf`) prunes the walk of the reversed names; a fixed start that of the names.
+    ahead, behind = (parse_regex("file_name", pattern, reverse=r, shown=f.file_name) for r in (False, True))
+    field, rx = (S.FILE_KEY_REV, behind) if behind.fixed > ahead.fixed else (S.FILE_KEY, ahead)
     size = int_range_regex(lo or 0, min(hi if hi is not None else 10**S.SIZE_DIGITS - 1,
                                         10**S.SIZE_DIGITS - 1), S.SIZE_DIGITS)
     if lo is None and hi is None:
         size = f"[0-9]{{{S.SIZE_DIGITS}}}"
-    return _regex(schema, S.FILE_KEY, f"(?i)(?:{name})\\x1f{size}", "file_name", f.file_name)
+    name = rx.whole(filler=f"[^{S.FILE_KEY_SEP}]*")
+    return automaton(schema, probe, field, f"{name}\\x1f{size}", "file_name", f.file_name)
 
 
 def _folder(schema: tantivy.Schema, value: str) -> Query:
@@ -118,8 +113,13 @@ def _range(schema: tantivy.Schema, field: str, after: int | None, before: int | 
     )
 
 
-def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = ()) -> Query:
-    """One Tantivy query for all filters (match-all when there are none)."""
+def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = (),
+                    probe: TermProbe | None = None) -> Query:
+    """One Tantivy query for all filters (match-all when there are none).
+
+    With a `probe` of the index, regexes take the cheapest exact route
+    (see regex_plan); without one they all run on Tantivy's automaton.
+    """
     clauses: list[Query] = []
     if f.email:
         clauses.append(_contact(schema, f.email, owners))
@@ -127,12 +127,12 @@ def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = 
         if values:
             clauses.append(_any_of(schema, S.ROLE_FIELDS[role], values))
     if f.subject is not None:
-        clauses.append(_subject(schema, f.subject))
+        clauses.append(_subject(schema, f.subject, probe))
     if f.folder is not None:
         clauses.append(_folder(schema, f.folder))
     if f.source is not None:
         clauses.append(Query.term_query(schema, S.SOURCE, f.source))
-    files = _files(schema, f)
+    files = _files(schema, f, probe)
     if files is not None:
         clauses.append(files)
     for field, after, before in ((S.DATE, f.date_after, f.date_before),

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from mailindex import MailIndex
 from mailindex.plugins import plugin_manager
 from tests import mail, reference
-from tests.strategies import OWNER, Spec, mailboxes, queries
+from mailindex.query import regex_plan
+from tests.strategies import OWNER, SUBJECT_REGEXES, Spec, mailboxes, queries
 
 
 def _index(box: list[Spec], tmp: Path) -> MailIndex:
@@ -50,4 +51,23 @@ def test_list_equals_reference(box: list[Spec], data: st.DataObject) -> None:
                 everything = reference.answer(box, {**filters, "limit": 10**6}, now)
                 assert mx.messages.count(**filters) == len(everything), repr(q)
         finally:
+            mx.close()
+
+
+@given(mailboxes())
+def test_every_regex_route_answers_like_the_reference(box: list[Spec]) -> None:
+    """Candidates checked with RE2, the automaton, and RE2 term by term must all agree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mx = _index(box, Path(tmp))
+        default = regex_plan.CANDIDATES_MAX
+        try:
+            now = mx.messages.list(limit=1)[0]["date_indexed"]
+            for cap in (default, 0):
+                regex_plan.CANDIDATES_MAX = cap
+                for pattern in SUBJECT_REGEXES:
+                    q = {"subject": pattern, "limit": 100}
+                    got = [m["message_id"] for m in mx.messages.list(**q)]
+                    assert got == reference.answer(box, q, now), (cap, pattern)
+        finally:
+            regex_plan.CANDIDATES_MAX = default
             mx.close()

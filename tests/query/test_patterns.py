@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailindex.errors import QueryError
-from mailindex.query.patterns import anywhere, glob_to_regex, int_range_regex, user_regex
+import re2
+
+from mailindex.query.patterns import glob_to_regex, int_range_regex, parse_regex
 
 DIGITS = 12
 sizes = st.one_of(st.integers(0, 10**DIGITS - 1), st.integers(0, 2000), st.sampled_from([0, 9, 10, 99, 100, 10**6]))
@@ -46,8 +48,9 @@ def test_glob_matches_like_fnmatch(glob: str, candidates: list[str]) -> None:
     (r"\d{4}", "in 2023", True),
 ])
 def test_user_regex_searches_anywhere_unless_anchored(pattern: str, value: str, found: bool) -> None:
-    body, start, end = user_regex("subject", pattern)
-    assert bool(re.fullmatch(anywhere(body, start, end), value)) == found
+    rx = parse_regex("subject", pattern)
+    assert bool(re2.fullmatch(rx.whole(), value)) == found
+    assert bool(re2.search(rx.search(), value)) == found
     assert bool(re.search(pattern, value)) == found  # the reference meaning
 
 
@@ -57,5 +60,78 @@ def test_user_regex_searches_anywhere_unless_anchored(pattern: str, value: str, 
 ])
 def test_bad_regexes_are_refused_with_the_problem(pattern: str, problem: str) -> None:
     with pytest.raises(QueryError) as err:
-        user_regex("subject", pattern)
+        parse_regex("subject", pattern)
     assert err.value.param == "subject" and problem in str(err.value)
+
+
+ATOMS = ["a", "b", "A", "é", "日", " ", "\\.", ".", "[ab]", "[^a]", "[a-c]", "\\d", "\\w", "\\s", "\\W", "\\D",
+         "\\S", "[\\w.]", "[\\W]", "[^\\W]"]
+TEXT = st.text(st.sampled_from(list("abcABé日 .\n_-1٣")), max_size=12)
+
+
+@st.composite
+def regex_bodies(draw: st.DrawFn, depth: int = 2) -> str:
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.integers(0, 9 if depth else 5))
+        atom = draw(st.sampled_from(ATOMS))
+        if kind >= 8:
+            atom = f"({draw(regex_bodies(depth - 1))}|{draw(regex_bodies(depth - 1))})"
+        elif kind >= 6:
+            atom = f"(?{draw(st.sampled_from(['', 'i', 's']))}:{draw(regex_bodies(depth - 1))})"
+        parts.append(atom + draw(st.sampled_from(["", "", "*", "+", "?", "{1,2}", "{2}", "*?"])))
+    return "".join(parts)
+
+
+@st.composite
+def regexes(draw: st.DrawFn) -> str:
+    head = draw(st.sampled_from(["", "(?i)", "(?s)", "^", "(?i)^"]))
+    return head + draw(regex_bodies()) + draw(st.sampled_from(["", "$"]))
+
+
+def _holds(req: object, text: str) -> bool:
+    """Whether `text` satisfies a `required` item (substrings compared casefolded)."""
+    if isinstance(req, str):
+        return req.casefold() in text.casefold()
+    return any(all(_holds(r, text) for r in alternative) for alternative in req)  # type: ignore[attr-defined]
+
+
+@given(regexes(), st.lists(TEXT, min_size=1, max_size=8))
+def test_translation_finds_what_python_finds(pattern: str, texts: list[str]) -> None:
+    rx = parse_regex("subject", pattern)
+    back = parse_regex("subject", pattern, reverse=True)
+    python = pattern[:-1] + "\\Z" if pattern.endswith("$") else pattern  # `$` is the very end, as in RE2
+    for text in texts:
+        want = re.search(python, text) is not None
+        assert (re2.search(rx.search(), text) is not None) == want, (pattern, rx.body, text)
+        assert (re2.fullmatch(rx.whole(), text) is not None) == want, (pattern, text)
+        assert (re2.search(back.search(), text[::-1]) is not None) == want, (pattern, back.body, text)
+        if want:
+            assert all(_holds(r, text) for r in rx.required), (pattern, rx.required, text)
+            assert text.startswith(rx.prefix)
+        if rx.start and rx.literal:
+            assert want == (text.startswith(rx.prefix) and (not rx.end or text == rx.prefix))
+
+
+@pytest.mark.parametrize("pattern,prefix,fixed,literal,required", [
+    ("^Re: \\[PATCH", "Re: [PATCH", 10, True, ("Re: [PATCH",)),
+    ("word.*(fix|bug)", "", 0, False, ("word", (("fix",), ("bug",)))),
+    ("(?i)^abc", "", 3, False, ("abc",)),
+    ("^ab[cd]ef", "ab", 5, False, ()),
+    ("^.*\\.(pdf|png)$", "", 0, False, ()),
+    ("x(ab|c)yz", "", 0, False, ()),
+])
+def test_what_the_planner_learns_from_a_pattern(pattern: str, prefix: str, fixed: int, literal: bool,
+                                                required: tuple[object, ...]) -> None:
+    rx = parse_regex("subject", pattern)
+    assert (rx.prefix, rx.fixed, rx.literal, rx.required) == (prefix, fixed, literal, required)
+
+
+def test_a_fixed_end_becomes_a_fixed_start_when_reversed() -> None:
+    rx = parse_regex("file_name", "(?i)^.*\\.pdf$", reverse=True)
+    assert rx.start and rx.end and rx.fixed == 4
+    assert re2.fullmatch(rx.whole(), "FDP.tropeR") and not re2.fullmatch(rx.whole(), "fdpx.troper")
+
+
+def test_an_alternation_at_the_end_counts_as_fixed_when_reversed() -> None:
+    assert parse_regex("file_name", "(?i)\\.(pdf|png)$", reverse=True).fixed == 2
