@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pluggy
 
 from mailindex.errors import (IntegrityError, MailindexError, MessageNotFound, QueryError, ReadOnlyIndex,
@@ -294,7 +295,7 @@ class Messages:
         for _, sid, folders_json, _ in locations:
             label = labels.get(sid, "")
             sources.setdefault(label, {"label": label})
-            folders.update(dict.fromkeys(json.loads(folders_json)))
+            folders.update(dict.fromkeys(orjson.loads(folders_json)))
         out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()))
         if inc.body or inc.headers or inc.source or inc.flags:
             raw, flags = self._read(rowid, want_flags=inc.flags)

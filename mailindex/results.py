@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.policy
+import functools
 import hashlib
 import re
 from typing import Any
@@ -16,6 +17,7 @@ _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?
 _BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
 
 
+@functools.lru_cache(maxsize=4096)  # the same correspondents recur on every page
 def thumbnail(address: str) -> str:
     """Gravatar URL for an address (computed; nothing is fetched)."""
     return f"https://secure.gravatar.com/avatar/{hashlib.md5(address.lower().encode()).hexdigest()}?s=50"

@@ -18,6 +18,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from mailindex.errors import IndexStoreError, IndexVersionError
 from mailindex.record import Address, Attachment, Record
 from mailindex.index.schema import SCHEMA_VERSION
@@ -103,11 +105,11 @@ def encode_record(record: Record) -> bytes:
     data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data["addresses"] = {role: [[a.email, a.name] for a in addrs] for role, addrs in record.addresses.items()}
     data["files"] = [[getattr(f, n) for n in _FILE_FIELDS] for f in record.files]
-    return zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+    return zlib.compress(orjson.dumps(data), 1)
 
 
 def decode_record(blob: bytes) -> Record:
-    data = json.loads(zlib.decompress(blob))
+    data = orjson.loads(zlib.decompress(blob))
     data["addresses"] = {role: [Address(*a) for a in addrs] for role, addrs in data["addresses"].items()}
     data["files"] = [Attachment(*f) for f in data["files"]]
     return Record(**data)
