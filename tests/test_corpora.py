@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
+import hashlib
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,10 +36,43 @@ def test_every_message_is_indexed_and_byte_exact(corpora: Path, tmp_path: Path, 
         assert (again.added, again.updated, again.removed) == (0, 0, 0)
 
 
+def _enron_oracle(root: Path) -> list[dict[str, object]]:
+    """Each distinct Enron message read the simple way: stdlib headers of each file, deduplicated by bytes."""
+    seen: dict[str, dict[str, object]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        seen.setdefault(hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest(), {
+            "from": {a.lower() for _, a in email.utils.getaddresses(msg.get_all("From", []))},
+            "to": {a.lower() for _, a in email.utils.getaddresses(msg.get_all("To", []))},
+            "subject": re.sub(r"\r?\n", "", str(msg.get("Subject", ""))),  # RFC 5322 unfolding
+            "date": int(email.utils.parsedate_to_datetime(msg["Date"]).timestamp()),
+            "folder": path.parent.relative_to(root).as_posix(),
+        })
+    return list(seen.values())
+
+
 def test_enron_hand_checked_queries(corpora: Path, tmp_path: Path) -> None:
     root = corpora / "enron-2015-partial" / "maildir"
+    oracle = _enron_oracle(root)
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
         mx.index(root, "enron")
+        assert mx.messages.count() == len(oracle)
+        sept = (1_000_000_000 - 1, 1_001_894_400)  # 2001-09-09 01:46:40 UTC to 2001-10-01 00:00 UTC
+        checks: list[tuple[dict[str, object], Callable[[dict[str, object]], bool]]] = [
+            ({"from": "lynn.blair@enron.com"}, lambda m: "lynn.blair@enron.com" in m["from"]),  # type: ignore[operator]
+            ({"to": "lynn.blair@enron.com", "from": "john.buchanan@enron.com"},
+             lambda m: "lynn.blair@enron.com" in m["to"] and "john.buchanan@enron.com" in m["from"]),  # type: ignore[operator]
+            ({"subject": "/^RE: /"}, lambda m: str(m["subject"]).startswith("RE: ")),
+            ({"subject": "/(?i)conference room eb\\d+/"},
+             lambda m: re.search(r"(?i)conference room eb\d+", str(m["subject"])) is not None),
+            ({"subject": "California"}, lambda m: "california" in str(m["subject"]).casefold()),
+            ({"date_after": sept[0], "date_before": sept[1]}, lambda m: sept[0] < int(m["date"]) < sept[1]),  # type: ignore[call-overload]
+        ]
+        for params, wanted in checks:
+            expected = sum(1 for m in oracle if wanted(m))
+            assert expected > 0, params  # a check that finds nothing proves little
+            assert mx.messages.count(**params) == expected, params
         sent = mx.messages.count(folder="\\Sent")
         folders = {f for m in mx.messages.iter(folder="\\Sent") for f in m["folders"]}
         assert sent > 0 and all(f.rsplit("/", 1)[-1] in ("sent_items", "_sent_mail", "sent") for f in folders)
