@@ -16,7 +16,7 @@ import tantivy
 
 from mailindex.record import Record
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
@@ -26,6 +26,7 @@ SUBJECT = "subject"  # tokenized words, for full-text search
 SUBJECT_RAW = "subject_raw"  # the whole subject as one term, for regexes; stored to check candidates
 SUBJECT_PREFIX = "subject_prefix"  # the subject's first 1..PREFIX_MAX characters, for `^literal`
 SUBJECT_GRAMS = "subject_grams"  # casefolded trigrams with positions, for substrings
+SUBJECT_SHORT = "subject_short"  # casefolded distinct 1- and 2-character substrings, for short needles
 ROLE_FIELDS = {"from": "from", "to": "to", "cc": "cc", "bcc": "bcc"}
 RECIPIENT = "recipient"  # to + cc + bcc
 FROM_DOMAIN = "from_domain"
@@ -59,6 +60,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field(SUBJECT, tokenizer_name="default", index_option="position")
     sb.add_text_field(SUBJECT_RAW, stored=True, tokenizer_name="raw")
     sb.add_text_field(SUBJECT_GRAMS, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field(SUBJECT_SHORT, tokenizer_name="whitespace", index_option="basic")
     for name in (*ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
                  FILE_NAME, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID, SUBJECT_PREFIX):
         sb.add_text_field(name, tokenizer_name="raw")
@@ -67,15 +69,26 @@ def build_schema() -> tantivy.Schema:
     return sb.build()
 
 
+def gram_text(text: str) -> str:
+    """Casefolded, with whitespace made visible so the whitespace tokenizer keeps it inside grams."""
+    return "".join(GRAM_SPACE if c.isspace() else c for c in text.casefold())
+
+
 def subject_grams(text: str) -> list[str]:
     """Casefolded character trigrams of `text`, sentinels included, in order."""
-    s = GRAM_START + "".join(GRAM_SPACE if c.isspace() else c for c in text.casefold()) + GRAM_END
+    s = GRAM_START + gram_text(text) + GRAM_END
     return [s[i : i + 3] for i in range(len(s) - 2)]
+
+
+def short_grams(text: str) -> list[str]:
+    """Every distinct casefolded substring of one or two characters."""
+    s = gram_text(text)
+    return list(dict.fromkeys([*s, *(s[i : i + 2] for i in range(len(s) - 1))]))
 
 
 def needle_grams(needle: str) -> list[str]:
     """Trigrams of a search string (no sentinels): consecutive in any subject containing it."""
-    s = "".join(GRAM_SPACE if c.isspace() else c for c in needle.casefold())
+    s = gram_text(needle)
     return [s[i : i + 3] for i in range(len(s) - 2)]
 
 
@@ -120,6 +133,7 @@ def build_document(record: Record, place: Placement) -> tantivy.Document:
     for n in range(1, min(len(record.subject), PREFIX_MAX) + 1):
         doc.add_text(SUBJECT_PREFIX, record.subject[:n])
     doc.add_text(SUBJECT_GRAMS, " ".join(subject_grams(record.subject)))
+    doc.add_text(SUBJECT_SHORT, " ".join(short_grams(record.subject)))
     recipients: list[str] = []
     for role, field in ROLE_FIELDS.items():
         emails = record.emails(role)

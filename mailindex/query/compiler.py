@@ -61,10 +61,7 @@ def _subject(schema: tantivy.Schema, value: str, probe: TermProbe | None) -> Que
         return Query.term_query(schema, S.SUBJECT_GRAMS, grams[0])
     if grams:
         return Query.phrase_query(schema, S.SUBJECT_GRAMS, grams)
-    # One or two characters: any trigram that contains them.
-    needle = "".join(S.GRAM_SPACE if c.isspace() else c for c in value.casefold())
-    esc = "".join(f"\\x{{{ord(c):x}}}" for c in needle)
-    return automaton(schema, None, S.SUBJECT_GRAMS, f".*{esc}.*", "subject", value)
+    return Query.term_query(schema, S.SUBJECT_SHORT, S.gram_text(value))
 
 
 def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query | None:
@@ -77,13 +74,13 @@ def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query
         pattern = f"(?i){f.file_name[1:-1]}"
     else:
         pattern = f"(?i)^{glob_to_regex('file_name', f.file_name)}$"
-    # A fixed end (`*.pdf`) prunes the walk of the reversed names; a fixed start that of the names.
     ahead, behind = (parse_regex("file_name", pattern, reverse=r, shown=f.file_name) for r in (False, True))
+    if lo is None and hi is None:  # names alone: far fewer distinct terms than name+size keys
+        return automaton(schema, probe, S.FILE_NAME, ahead.whole(), "file_name", f.file_name)
+    # A fixed end (`*.pdf`) prunes the walk of the reversed keys; a fixed start that of the keys.
     field, rx = (S.FILE_KEY_REV, behind) if behind.fixed > ahead.fixed else (S.FILE_KEY, ahead)
     size = int_range_regex(lo or 0, min(hi if hi is not None else 10**S.SIZE_DIGITS - 1,
                                         10**S.SIZE_DIGITS - 1), S.SIZE_DIGITS)
-    if lo is None and hi is None:
-        size = f"[0-9]{{{S.SIZE_DIGITS}}}"
     name = rx.whole(filler=f"[^{S.FILE_KEY_SEP}]*")
     return automaton(schema, probe, field, f"{name}\\x1f{size}", "file_name", f.file_name)
 
