@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="LABEL", help="source label (default: derived from the path)")
     p.add_argument("--type", choices=None, help="source type (maildir, mbox, eml, ...); detected by default")
     p.add_argument("--workers", type=int, help="parser processes (default: CPU count)")
+    p.add_argument("--owner", metavar="ADDR[,ADDR...]",
+                   help="the mailbox owner's addresses, kept in the index: they give --email its contact meaning")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = sub.add_parser("sync", parents=[common], help="sync one source, or all of them",
@@ -147,7 +149,9 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     read_only = getattr(args, "read_only", False)
-    with MailIndex(getattr(args, "index", None), read_only=read_only) as mx:
+    owner = getattr(args, "owner", None)
+    with MailIndex(getattr(args, "index", None), read_only=read_only,
+                   owner=[o for o in owner.split(",") if o.strip()] if owner else None) as mx:
         if args.command == "index":
             report = mx.index(args.path, args.source, args.type, workers=args.workers,
                               progress=ProgressLine("indexing"))

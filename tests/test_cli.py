@@ -98,3 +98,15 @@ def test_missing_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--index", str(tmp_path / "idx"), "index", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err
     assert "no such file" in err and err.count("\n") == 1
+
+
+def test_owner_gives_email_its_contact_meaning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = mail.maildir(tmp_path / "md", {"INBOX": [
+        mail.message("to both", sender="carol@example.net", to="bob@example.org, me@example.com"),
+        mail.message("not to me", sender="carol@example.net", to="bob@example.org, dan@example.org"),
+    ]})
+    idx = str(tmp_path / "idx")
+    assert main(["--index", idx, "index", str(root), "--owner", "Me@Example.com"]) == 0
+    capsys.readouterr()
+    assert main(["--index", idx, "search", "--email", "bob@example.org", "--json"]) == 0
+    assert [m["subject"] for m in _json(capsys)] == ["to both"]
