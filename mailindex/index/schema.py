@@ -16,7 +16,7 @@ import tantivy
 
 from mailindex.record import Record
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
