@@ -31,6 +31,8 @@ class TantivyIndex:
             else:
                 path.mkdir(parents=True, exist_ok=True)
                 self.index = tantivy.Index(self.schema, str(path))
+            # searcher() reloads explicitly; no watcher thread touching the directory behind our back.
+            self.index.config_reader(reload_policy="manual")
         except ValueError as exc:
             raise IndexStoreError(f"cannot open the search index {path}: {exc}") from exc
 
