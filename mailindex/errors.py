@@ -9,7 +9,10 @@
     ├── IndexStoreError       tantivy/sqlite3 failures, translated at the boundary
     │   ├── IndexLocked           another writer holds the index
     │   └── IndexVersionError     built by an incompatible schema version
-    ├── MessageNotFound       also a LookupError
+    ├── NotFound              .ident; also a LookupError
+    │   ├── MessageNotFound       no message has this id
+    │   ├── ThreadNotFound        no thread has this id
+    │   └── ContactNotFound       no message names this address
     ├── IntegrityError        a message's bytes no longer match the hash recorded at ingest
     └── PluginError           failed to load, or broke a hook contract
 
@@ -72,12 +75,36 @@ class ReadOnlyIndex(IndexStoreError):
     """A write was asked of an index opened with read_only=True."""
 
 
-class MessageNotFound(MailindexError, LookupError):
+class NotFound(MailindexError, LookupError):
+    """Nothing has this id."""
+
+    what = "item"
+
+    def __init__(self, ident: str) -> None:
+        self.ident = ident
+        super().__init__(f"{self.what} not found: {ident!r}")
+
+
+class MessageNotFound(NotFound):
     """No message has this id."""
 
-    def __init__(self, message_id: str) -> None:
-        self.message_id = message_id
-        super().__init__(f"message not found: {message_id!r}")
+    what = "message"
+
+    @property
+    def message_id(self) -> str:
+        return self.ident
+
+
+class ThreadNotFound(NotFound):
+    """No thread has this id."""
+
+    what = "thread"
+
+
+class ContactNotFound(NotFound):
+    """No message names this address."""
+
+    what = "contact"
 
 
 class IntegrityError(MailindexError):
