@@ -48,7 +48,7 @@ def _include_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-headers", choices=["0", "1", "raw"], default="0",
                    help="1: parsed headers; raw: the header block as in the source")
     p.add_argument("--include-flags", action="store_true", help="add flags, read live from the source")
-    p.add_argument("--include-thread-size", action="store_true", help="the size of the message's thread (refused until threads are indexed)")
+    p.add_argument("--include-thread-size", action="store_true", help="add thread_size: messages in its thread")
     p.add_argument("--include-source", action="store_true", help="add the raw message source")
 
 
@@ -120,6 +120,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("source", parents=[common], help="write a message's original bytes to stdout")
     p.add_argument("id")
 
+    p = sub.add_parser("body", parents=[common], help="a message's text parts, decoded")
+    p.add_argument("id")
+    p.add_argument("--type", dest="body_type", metavar="TYPE", help="only parts of this MIME type, e.g. text/html")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("headers", parents=[common], help="a message's headers, decoded, in order")
+    p.add_argument("id")
+    p.add_argument("--raw", action="store_true", help="the header block exactly as in the source")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("flags", parents=[common], help="a message's flags, read from its source now")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("folders", parents=[common], help="the folders a message is in")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("thread", parents=[common], help="every message of a message's thread, in conversation order")
+    p.add_argument("id")
+    p.add_argument("--limit", type=int, default=None, help="1..100 (default 100)")
+    p.add_argument("--offset", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    _include_args(p)
+
+    p = sub.add_parser("contacts", parents=[common], help="correspondents with counts; or one contact's messages",
+                       description="Without EMAIL: every correspondent, with sent/received counts relative to the "
+                                   "owner (index --owner). With EMAIL: that contact's figures and the latest "
+                                   "messages exchanged with it.")
+    p.add_argument("email", nargs="?")
+    p.add_argument("--search", help="substring of the address or name")
+    p.add_argument("--active-before", type=int, metavar="UNIX_TS", help="last exchange before this time")
+    p.add_argument("--active-after", type=int, metavar="UNIX_TS", help="last exchange after this time")
+    p.add_argument("--sort-by", choices=["email", "count", "received_count", "sent_count"], default=None)
+    p.add_argument("--sort-order", choices=["asc", "desc"], default=None)
+    p.add_argument("--limit", type=int, default=None, help="1..100 (default 100)")
+    p.add_argument("--offset", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("quarantine", parents=[common], help="messages recorded with a parse or read error")
     p.add_argument("--json", action="store_true")
 
@@ -147,63 +186,126 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
         print(f"  failed: {e['key']}: {e['error']}")
 
 
+def _search(mx: MailIndex, args: argparse.Namespace) -> None:
+    filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
+    if args.count:
+        print(mx.messages.count(**filters))
+        return
+    includes = _includes(args)
+    if args.all:
+        messages = list(mx.messages.iter(sort_order=args.sort_order, **filters, **includes))
+    else:
+        messages = mx.messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
+                                    **filters, **includes)
+    _print_json(messages) if args.json else _table(messages)
+
+
+def _body(mx: MailIndex, args: argparse.Namespace) -> None:
+    parts = mx.messages.body(args.id, args.body_type)
+    if args.json:
+        _print_json(parts)
+        return
+    for part in parts:
+        print(f"--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
+
+
+def _headers(mx: MailIndex, args: argparse.Namespace) -> None:
+    headers = mx.messages.headers(args.id, raw=args.raw)
+    if args.json:
+        _print_json(headers)
+    elif isinstance(headers, str):
+        print(headers)
+    else:
+        for name, values in headers.items():
+            for value in values:
+                print(f"{name}: {value}")
+
+
+def _thread(mx: MailIndex, args: argparse.Namespace) -> None:
+    thread = mx.messages.thread(args.id, limit=args.limit, offset=args.offset, **_includes(args))
+    _print_json(thread) if args.json else _table(thread["messages"])
+
+
+def _contacts(mx: MailIndex, args: argparse.Namespace) -> None:
+    if args.email:
+        contact = mx.contacts.get(args.email)
+        messages = mx.contacts.messages(args.email, limit=args.limit, offset=args.offset)
+        if args.json:
+            _print_json({**contact, "messages": messages})
+            return
+        print(f"{contact['email']} {contact['name']}: {contact['count']} messages, {contact['received_count']} "
+              f"received (last {_when(contact['last_received'])}), {contact['sent_count']} sent "
+              f"(last {_when(contact['last_sent'])})")
+        _table(messages)
+        return
+    params = {"search": args.search, "active_before": args.active_before, "active_after": args.active_after,
+              "sort_by": args.sort_by, "sort_order": args.sort_order, "limit": args.limit, "offset": args.offset}
+    found = mx.contacts.list(**params)
+    if args.json:
+        _print_json(found)
+        return
+    print(f"{'email':<40} {'name':<24} {'count':>6} {'recv':>6} {'sent':>6}  last active")
+    for c in found["matches"]:
+        last = max(c["last_sent"] or 0, c["last_received"] or 0)
+        print(f"{c['email'][:40]:<40} {c['name'][:24]:<24} {c['count']:>6} {c['received_count']:>6} "
+              f"{c['sent_count']:>6}  {_when(last)}")
+
+
+def _print_as(value: Any, as_json: bool, line: Callable[[Any], str]) -> None:
+    _print_json(value) if as_json else print(line(value))
+
+
+COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
+    "index": lambda mx, a: _report(mx.index(a.path, a.source, a.type, workers=a.workers,
+                                            progress=ProgressLine("indexing")).to_dict(), a.json),
+    "sync": lambda mx, a: _report(mx.sync(a.label, workers=a.workers, progress=ProgressLine("syncing")).to_dict(),
+                                  a.json),
+    "sources": lambda mx, a: _listing(mx.sources(), a.json, lambda s: f"{s['label']:<20} {s['type']:<8} "
+                                      f"{s['location']}  last sync {_when(s['sync']['last_sync_stop'])}"),
+    "search": _search,
+    "show": lambda mx, a: _print_as(mx.messages.get(a.id, **_includes(a)), a.json, _show),
+    "source": lambda mx, a: sys.stdout.buffer.write(mx.messages.source(a.id)),
+    "body": _body,
+    "headers": _headers,
+    "flags": lambda mx, a: _print_as(mx.messages.flags(a.id), a.json,
+                                     lambda f: ", ".join(k for k, v in f.items() if v) or "(none)"),
+    "folders": lambda mx, a: _listing(mx.messages.folders(a.id), a.json,
+                                      lambda f: f["name"] + (f"  {f['symbolic_name']}" if "symbolic_name" in f else "")),
+    "thread": _thread,
+    "contacts": _contacts,
+    "quarantine": lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "
+                                         f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}"),
+    "plugins": lambda mx, a: _listing(list_plugins(mx.pm), a.json, lambda p: f"{p['name']:<10} "
+                                      f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}"),
+}
+
+
 def run(args: argparse.Namespace) -> int:
-    read_only = getattr(args, "read_only", False)
     owner = getattr(args, "owner", None)
-    with MailIndex(getattr(args, "index", None), read_only=read_only,
+    with MailIndex(getattr(args, "index", None), read_only=getattr(args, "read_only", False),
                    owner=[o for o in owner.split(",") if o.strip()] if owner else None) as mx:
-        if args.command == "index":
-            report = mx.index(args.path, args.source, args.type, workers=args.workers,
-                              progress=ProgressLine("indexing"))
-            _report(report.to_dict(), args.json)
-        elif args.command == "sync":
-            report = mx.sync(args.label, workers=args.workers, progress=ProgressLine("syncing"))
-            _report(report.to_dict(), args.json)
-        elif args.command == "sources":
-            _listing(mx.sources(), args.json, lambda s: f"{s['label']:<20} {s['type']:<8} {s['location']}  "
-                                                        f"last sync {_when(s['sync']['last_sync_stop'])}")
-        elif args.command == "search":
-            filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
-            if args.count:
-                print(mx.messages.count(**filters))
-                return 0
-            includes = _includes(args)
-            if args.all:
-                messages = list(mx.messages.iter(sort_order=args.sort_order, **filters, **includes))
-            else:
-                messages = mx.messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
-                                            **filters, **includes)
-            _print_json(messages) if args.json else _table(messages)
-        elif args.command == "show":
-            message = mx.messages.get(args.id, **_includes(args))
-            _print_json(message) if args.json else _show(message)
-        elif args.command == "source":
-            sys.stdout.buffer.write(mx.messages.source(args.id))
-        elif args.command == "quarantine":
-            _listing(mx.quarantine(), args.json, lambda r: f"{r['source']}  {r['key']}  "
-                                                           f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}")
-        elif args.command == "plugins":
-            _listing(list_plugins(mx.pm), args.json, lambda p: f"{p['name']:<10} types={','.join(p['source_types'])}"
-                                                               f"  hooks={','.join(p['hooks'])}")
+        COMMANDS[args.command](mx, args)
     return 0
 
 
-def _show(m: dict[str, Any]) -> None:
-    print(f"message_id: {m['message_id']}")
-    print(f"Message-ID: {m['email_message_id']}")
-    print(f"date:       {_when(m['date'])} UTC   indexed {_when(m['date_indexed'])}")
+def _show(m: dict[str, Any]) -> str:
+    lines = [f"message_id: {m['message_id']}", f"Message-ID: {m['email_message_id']}",
+             f"date:       {_when(m['date'])} UTC   indexed {_when(m['date_indexed'])}"]
     for role, value in m["addresses"].items():
         for a in value if isinstance(value, list) else [value]:
-            print(f"{role + ':':<11} {a.get('name', '')} <{a['email']}>")
-    print(f"subject:    {m['subject']}")
-    print(f"folders:    {', '.join(m['folders'])}")
-    print(f"sources:    {', '.join(s['label'] for s in m['sources'])}")
+            lines.append(f"{role + ':':<11} {a.get('name', '')} <{a['email']}>")
+    lines += [f"subject:    {m['subject']}", f"folders:    {', '.join(m['folders'])}",
+              f"sources:    {', '.join(s['label'] for s in m['sources'])}"]
     for f in m["files"]:
-        print(f"file:       {f['file_name'] or '(no name)'}  {f['size']:,} bytes  {f['type']}  part {f['body_section']}")
-    for part in m.get("body", []):
-        print(f"\n--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
+        lines.append(f"file:       {f['file_name'] or '(no name)'}  {f['size']:,} bytes  {f['type']}  "
+                     f"part {f['body_section']}")
+    if "thread_size" in m:
+        lines.append(f"thread:     {m['thread_size']} messages")
     if "flags" in m:
-        print("flags:      " + ", ".join(k for k, v in m["flags"].items() if v))
+        lines.append("flags:      " + ", ".join(k for k, v in m["flags"].items() if v))
+    for part in m.get("body", []):
+        lines.append(f"\n--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""MailIndex: an index directory, its sources, syncing and the messages API."""
+"""MailIndex: an index directory, its sources and syncing; its resources hang off it."""
 
 from __future__ import annotations
 
@@ -6,25 +6,23 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pluggy
 
-from mailindex.errors import (IntegrityError, MailindexError, MessageNotFound, QueryError, ReadOnlyIndex,
-                              SourceError, SourceFormatError, SourceNotFound)
+from mailindex import contacts
+from mailindex.contacts import Contacts
+from mailindex.errors import QueryError, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound
 from mailindex.index.searcher import Searcher
-from mailindex.index.store import Store, decode_record
+from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
+from mailindex.messages import Messages
 from mailindex.plugins import plugin_manager
-from mailindex.query.compiler import compile_filters
-from mailindex.query.filters import FILTER_PARAMS, LIST_PARAMS, INCLUDE_PARAMS, Include, parse_params
-from mailindex.record import sha256_hex
-from mailindex.results import body_parts, flags_dict, header_block, headers_dict, message_dict
 from mailindex.sources.base import Source
 from mailindex.sync import Progress, SourceSync, SyncReport, rebuild_documents
+from mailindex.threads import ThreadStore
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -62,10 +60,18 @@ class MailIndex:
         self.store = Store(self.path / "meta.sqlite", read_only=read_only)
         self.tantivy = TantivyIndex(self.path / "tantivy", read_only=read_only)
         self.searcher = Searcher(self.tantivy)
+        if not read_only:
+            contacts.create_tables(self.store.db)
+            ThreadStore(self.store.db)  # creates its tables
         if owner is not None:
             self._check_writable()
-            self.store.set_meta("owner", json.dumps([o.strip().lower() for o in owner]))
+            owners = json.dumps([o.strip().lower() for o in owner])
+            if owners != self.store.meta("owner"):
+                self.store.set_meta("owner", owners)
+                contacts.mark_all_dirty(self.store.db)  # "sent" and "received" changed meaning
+                contacts.refresh(self.store.db, self.owner)
         self.messages = Messages(self)
+        self.contacts = Contacts(self)
 
     def __enter__(self) -> "MailIndex":
         return self
@@ -172,6 +178,7 @@ class MailIndex:
             reports = [self._sync_one(writer, lb, workers, progress) for lb in labels]
         finally:
             writer.close()
+            contacts.refresh(self.store.db, self.owner)
         if len(reports) == 1:
             return reports[0]
         total = SyncReport(",".join(labels))
@@ -224,109 +231,3 @@ class MailIndex:
         return [{"source": labels.get(sid), "container": c, "key": k, "locator": json.loads(loc), "error": err,
                  "indexed": bool(ix), "last_seen": seen}
                 for sid, c, k, loc, err, ix, seen in self.store.quarantine_rows()]
-
-
-class Messages:
-    """The Context.IO messages resource of an index."""
-
-    def __init__(self, mx: MailIndex) -> None:
-        self._mx = mx
-
-    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
-        filters, page, include = parse_params(params, allowed)
-        return compile_filters(filters, self._mx.searcher.schema, self._mx.owner, self._mx.searcher), page, include
-
-    def list(self, **params: Any) -> list[dict[str, Any]]:
-        """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
-        query, page, include = self._query(params)
-        keys = self._mx.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
-        return self._materialize(keys, include)
-
-    def iter(self, **params: Any) -> Iterator[dict[str, Any]]:
-        """Every matching message, in order, with no 100 cap (no limit/offset)."""
-        allowed = tuple(p for p in LIST_PARAMS if p not in ("limit", "offset"))
-        query, page, include = self._query(params, allowed)
-        batch: list[int] = []
-        for key in self._mx.searcher.iter_all(query, page.sort_order == "desc"):
-            batch.append(key)
-            if len(batch) == 500:
-                yield from self._materialize(batch, include)
-                batch = []
-        yield from self._materialize(batch, include)
-
-    def count(self, **params: Any) -> int:
-        """Number of matching messages, without fetching them."""
-        query, _, _ = self._query(params, FILTER_PARAMS)
-        return self._mx.searcher.count(query)
-
-    def get(self, message_id: str, **include: Any) -> dict[str, Any]:
-        """One message by message_id, <email_message_id> or gm-<gmail_message_id>."""
-        _, _, inc = parse_params(include, INCLUDE_PARAMS)
-        if not isinstance(message_id, str) or not message_id.strip():
-            raise QueryError("message_id", message_id, "must be a non-empty string")
-        row = self._mx.store.find_message(message_id.strip())
-        if row is None:
-            raise MessageNotFound(message_id)
-        rowid, mid, date_indexed, blob = row
-        store = self._mx.store
-        return self._build(rowid, date_indexed, blob, inc, store.source_labels(),
-                           store.placement_rows([rowid]).get(rowid, []))
-
-    def source(self, message_id: str) -> bytes:
-        """The original bytes, verified against the SHA-256 recorded at ingest."""
-        row = self._mx.store.find_message(message_id.strip())
-        if row is None:
-            raise MessageNotFound(message_id)
-        return self._read(row[0])[0]
-
-    def _materialize(self, keys: list[int], include: Include) -> list[dict[str, Any]]:
-        store = self._mx.store
-        rows = store.records_by_sort_keys(keys)
-        labels = store.source_labels()  # once per page, not once per message
-        places = store.placement_rows([rows[k][0] for k in keys if k in rows])
-        return [self._build(rows[k][0], rows[k][2], rows[k][3], include, labels, places.get(rows[k][0], []))
-                for k in keys if k in rows]
-
-    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, labels: dict[int, str],
-               locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
-        record = decode_record(blob)
-        folders: dict[str, None] = {}
-        sources: dict[str, dict[str, str]] = {}
-        for _, sid, folders_json, _ in locations:
-            label = labels.get(sid, "")
-            sources.setdefault(label, {"label": label})
-            folders.update(dict.fromkeys(orjson.loads(folders_json)))
-        out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()))
-        if inc.body or inc.headers or inc.source or inc.flags:
-            raw, flags = self._read(rowid, want_flags=inc.flags)
-            if inc.body:
-                out["body"] = body_parts(raw, inc.body_type)
-            if inc.headers == "raw":
-                out["headers"] = header_block(raw)
-            elif inc.headers:
-                out["headers"] = headers_dict(raw)
-            if inc.source:
-                out["source"] = raw.decode("utf-8", errors="surrogateescape")
-            if inc.flags:
-                out["flags"] = flags_dict(flags)
-        return out
-
-    def _read(self, rowid: int, want_flags: bool = False) -> tuple[bytes, frozenset[str]]:
-        """Bytes of the first readable location, verified; flags read live."""
-        problems = []
-        for sid, container, locator_json, flags_json, sha in self._mx.store.locations_of(rowid):
-            src = self._mx._source_for_id(sid)
-            if src is None:
-                problems.append(f"source {sid} cannot be opened")
-                continue
-            locator = json.loads(locator_json)
-            try:
-                raw = src.read_bytes(locator)
-            except (SourceError, OSError) as exc:
-                problems.append(str(exc))
-                continue
-            if sha256_hex(raw) != sha:
-                raise IntegrityError(f"{locator}: the message changed on disk since it was indexed "
-                                     f"(SHA-256 {sha256_hex(raw)[:16]}…, recorded {sha[:16]}…); sync again")
-            return raw, src.read_flags(locator) if want_flags else frozenset()
-        raise MailindexError("cannot read the message from any of its sources: " + "; ".join(problems))

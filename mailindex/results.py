@@ -113,11 +113,17 @@ def _decode_text(payload: bytes, charset: str | None) -> tuple[str, str]:
 
 
 def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]:
-    """Text parts (never attachments): [{type, charset, content, body_section}]."""
+    """Text parts (never attachments): [{type, charset, content, body_section}].
+
+    Sections are numbered like the parser numbers `files` (IMAP style: "1", "1.2"), so a
+    message's body parts and attachments never share a number.
+    """
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     out: list[dict[str, str]] = []
 
     def walk(part: email.message.Message, section: str) -> None:
+        if part.get_content_maintype() == "message":
+            return  # an attached message: its text belongs to that attachment, as in `files`
         if part.is_multipart():
             for i, sub in enumerate(part.get_payload(), 1):  # type: ignore[union-attr]
                 walk(sub, f"{section}.{i}" if section else str(i))

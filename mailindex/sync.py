@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mailindex import contacts
+from mailindex.contacts import address_rows
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import symbolic_name
 from mailindex.index import schema as S
@@ -28,6 +30,7 @@ from mailindex.parse import parse
 from mailindex.query.compiler import normalize_folder
 from mailindex.record import Record, message_id_for, sha256_hex
 from mailindex.sources.base import Entry, RawMessage, Source
+from mailindex.threads import ThreadStore
 
 BATCH = 5000
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
@@ -141,6 +144,7 @@ class SourceSync:
         self.report = SyncReport(label)
         self.labels = store.source_labels()
         self.now = int(time.time())
+        self.threads = ThreadStore(store.db)
 
     # pass 1 ------------------------------------------------------------------
     def _scan(self) -> tuple[list[_Work], dict[int, list[int]], list[tuple[int, Entry]], dict[str, str]]:
@@ -320,6 +324,11 @@ class SourceSync:
             rowids = dict(db.execute(
                 f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
                 list(records)).fetchall()) if records else {}
+            contacts.add_messages(db, (row for mid in new_rows for row in address_rows(rowids[mid], records[mid])))
+            for mid in new_rows:
+                rec = records[mid]
+                self.threads.add(mid, rec.email_message_id, [*rec.references, *filter(None, [rec.in_reply_to])],
+                                 rec.gmail_thread_id)
             db.executemany(
                 "INSERT INTO locations (source_id, container, key, message, folders, locator, content_stamp, "
                 "flags, sha256, sig, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, "
@@ -383,6 +392,8 @@ class SourceSync:
             self.writer.commit()
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
+            contacts.remove_messages(db, orphans)
+            self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
             self.store.set_containers(self.sid, stamps)
             db.execute("DELETE FROM intent")

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import tantivy
 from tantivy import Occur, Query
 
-from mailindex.errors import QueryError
 from mailindex.folders import DELIMITER
 from mailindex.index import schema as S
 from mailindex.query.filters import Filters

@@ -61,9 +61,10 @@ class Include:
     headers: str | None = None  # None, "1" (parsed) or "raw"
     flags: bool = False
     source: bool = False
+    thread_size: bool = False
 
 
-def _text(name: str, value: Any) -> str:
+def text_param(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise QueryError(name, value, "must be a string")
     if not value.strip():
@@ -71,7 +72,7 @@ def _text(name: str, value: Any) -> str:
     return value.strip()
 
 
-def _int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+def int_param(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
     if isinstance(value, bool):
         raise QueryError(name, value, "must be an integer")
     if isinstance(value, str):
@@ -97,7 +98,7 @@ def _flag(name: str, value: Any) -> bool:
 
 
 def _addresses(name: str, value: Any) -> tuple[str, ...]:
-    items = tuple(v.strip().lower() for v in _text(name, value).split(","))
+    items = tuple(v.strip().lower() for v in text_param(name, value).split(","))
     if any(not v for v in items):
         raise QueryError(name, value, "has an empty item in its comma-separated list")
     for v in items:
@@ -126,21 +127,21 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARA
             f["from_" if name == "from" else name] = _addresses(name, p[name])
     for name in ("subject", "folder", "source", "file_name"):
         if name in p:
-            f[name] = _text(name, p[name])
+            f[name] = text_param(name, p[name])
             _slashed(name, f[name])
     for name in ("file_size_min", "file_size_max"):
         if name in p:
-            f[name] = _int(name, p[name], 0, 10**12)
+            f[name] = int_param(name, p[name], 0, 10**12)
     for name in TIME_PARAMS:
         if name in p:
-            f[name] = _int(name, p[name], _TS_MIN, _TS_MAX)
+            f[name] = int_param(name, p[name], _TS_MIN, _TS_MAX)
     order = p.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise QueryError("sort_order", order, "must be 'asc' or 'desc'")
     page = Page(
         sort_order=order,
-        limit=_int("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT),
-        offset=_int("offset", p.get("offset", 0), 0),
+        limit=int_param("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT),
+        offset=int_param("offset", p.get("offset", 0), 0),
     )
     headers = p.get("include_headers", 0)
     if headers in (0, "0", False):
@@ -149,15 +150,13 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARA
         headers = "1"
     elif headers != "raw":
         raise QueryError("include_headers", headers, "must be 0, 1 or 'raw'")
-    body_type = _text("body_type", p["body_type"]).lower() if "body_type" in p else None
-    if _flag("include_thread_size", p.get("include_thread_size")):
-        raise QueryError("include_thread_size", p["include_thread_size"],
-                         "threads are not indexed yet, so thread sizes cannot be given")
+    body_type = text_param("body_type", p["body_type"]).lower() if "body_type" in p else None
     include = Include(
         body=_flag("include_body", p.get("include_body")),
         body_type=body_type,
         headers=headers,
         flags=_flag("include_flags", p.get("include_flags")),
         source=_flag("include_source", p.get("include_source")),
+        thread_size=_flag("include_thread_size", p.get("include_thread_size")),
     )
     return Filters(**f), page, include

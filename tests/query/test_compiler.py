@@ -8,25 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailindex import MailIndex
-from mailindex.plugins import plugin_manager
-from tests import mail, reference
 from mailindex.query import regex_plan
-from tests.strategies import OWNER, SUBJECT_REGEXES, Spec, mailboxes, queries
-
-
-def _index(box: list[Spec], tmp: Path) -> MailIndex:
-    folders: dict[str, list[bytes]] = {}
-    flagged: dict[str, list[bytes]] = {}
-    for spec in box:
-        for f in spec.folders:
-            (flagged if spec.flagged else folders).setdefault(f, []).append(spec.to_bytes())
-    mail.maildir(tmp / "md", folders)
-    mail.maildir(tmp / "md", flagged, flags="FS")
-    mx = MailIndex(tmp / "idx", pm=plugin_manager(entry_points=False), owner=[OWNER])
-    report = mx.index(tmp / "md", "box")
-    assert report.failed == 0 and report.added == len(box)
-    return mx
+from tests import boxes, reference
+from tests.strategies import SUBJECT_REGEXES, Spec, mailboxes, queries
 
 
 def _resolve(q: dict[str, object], now: int) -> dict[str, object]:
@@ -40,7 +24,7 @@ def _resolve(q: dict[str, object], now: int) -> dict[str, object]:
 @given(mailboxes(), st.data())
 def test_list_equals_reference(box: list[Spec], data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        mx = _index(box, Path(tmp))
+        mx = boxes.index(box, Path(tmp))
         try:
             now = mx.messages.list(limit=1)[0]["date_indexed"]
             for _ in range(8):
@@ -58,7 +42,7 @@ def test_list_equals_reference(box: list[Spec], data: st.DataObject) -> None:
 def test_every_regex_route_answers_like_the_reference(box: list[Spec]) -> None:
     """Candidates checked with RE2, the automaton, and RE2 term by term must all agree."""
     with tempfile.TemporaryDirectory() as tmp:
-        mx = _index(box, Path(tmp))
+        mx = boxes.index(box, Path(tmp))
         default = regex_plan.CANDIDATES_MAX
         try:
             now = mx.messages.list(limit=1)[0]["date_indexed"]

@@ -1,0 +1,217 @@
+"""Contacts: every correspondent of the mailbox, with counts relative to its owner.
+
+Each message leaves one row per address it names (with that address's roles);
+per-contact figures are aggregated from those rows into `contacts` for the
+addresses a sync touched, so listing contacts is one indexed query.
+
+What the figures mean (the owner is the index's or account's own addresses):
+- `received_count`: messages from the contact;
+- `sent_count`: messages to the contact (To, Cc or Bcc) that the owner sent
+  or also received: mail exchanged with the owner (all of them when no owner
+  is known);
+- `sent_from_account_count`: messages the owner sent to the contact;
+- `count`: messages in either of the first two, each once;
+- `last_received`, `last_sent`: the newest date of each kind;
+- `name`: the display name on the contact's newest message that has one.
+The owner's own addresses are not contacts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mailindex.errors import ContactNotFound, QueryError
+from mailindex.query.filters import MAX_LIMIT, int_param, text_param
+from mailindex.record import Record
+from mailindex.results import thumbnail
+
+if TYPE_CHECKING:
+    from mailindex.engine import MailIndex
+
+FROM, TO, CC, BCC = 1, 2, 4, 8
+RECIPIENT = TO | CC | BCC
+_ROLE_BITS = {"from": FROM, "to": TO, "cc": CC, "bcc": BCC}
+
+DDL = """
+CREATE TABLE IF NOT EXISTS message_address (
+    email   TEXT NOT NULL,
+    message INTEGER NOT NULL,  -- messages.id
+    role    INTEGER NOT NULL,  -- FROM | TO | CC | BCC bits
+    name    TEXT NOT NULL,
+    date    INTEGER NOT NULL,
+    PRIMARY KEY (email, message)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS message_address_by_message ON message_address (message);
+CREATE TABLE IF NOT EXISTS contacts (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    sent_count INTEGER NOT NULL,
+    received_count INTEGER NOT NULL,
+    sent_from_account_count INTEGER NOT NULL,
+    last_sent INTEGER,
+    last_received INTEGER,
+    last_active INTEGER
+);
+CREATE INDEX IF NOT EXISTS contacts_by_count ON contacts (count);
+CREATE INDEX IF NOT EXISTS contacts_by_sent ON contacts (sent_count);
+CREATE INDEX IF NOT EXISTS contacts_by_received ON contacts (received_count);
+CREATE INDEX IF NOT EXISTS contacts_by_active ON contacts (last_active);
+CREATE TABLE IF NOT EXISTS contact_dirty (email TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+SORT_BY = ("email", "count", "received_count", "sent_count")
+LIST_PARAMS = ("search", "active_before", "active_after", "sort_by", "sort_order", "limit", "offset")
+
+_JSON_LIST = "(SELECT value FROM json_each(?))"
+_OWNERS = "(SELECT value FROM json_each(:owners))"
+
+
+def create_tables(db: sqlite3.Connection) -> None:
+    db.executescript(DDL)
+
+
+def address_rows(message_rowid: int, record: Record) -> list[tuple[str, int, int, str, int]]:
+    """(email, message, role bits, name, date) per distinct address the message names."""
+    roles: dict[str, list[Any]] = {}
+    for role, bit in _ROLE_BITS.items():
+        for a in record.addresses.get(role, []):
+            if a.email:
+                entry = roles.setdefault(a.email.lower(), [0, ""])
+                entry[0] |= bit
+                entry[1] = entry[1] or (a.name or "")
+    return [(email, message_rowid, bits, name, record.date) for email, (bits, name) in roles.items()]
+
+
+def add_messages(db: sqlite3.Connection, rows: Iterable[tuple[str, int, int, str, int]]) -> None:
+    """Record the addresses of new messages (inside the caller's transaction)."""
+    rows = list(rows)
+    db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT OR IGNORE INTO contact_dirty VALUES (?)", {(r[0],) for r in rows})
+
+
+def remove_messages(db: sqlite3.Connection, message_rowids: Sequence[int]) -> None:
+    """Forget the addresses of removed messages (inside the caller's transaction)."""
+    ids = json.dumps(list(message_rowids))
+    db.execute(f"INSERT OR IGNORE INTO contact_dirty SELECT DISTINCT email FROM message_address "
+               f"WHERE message IN {_JSON_LIST}", (ids,))
+    db.execute(f"DELETE FROM message_address WHERE message IN {_JSON_LIST}", (ids,))
+
+
+def mark_all_dirty(db: sqlite3.Connection) -> None:
+    """The owner changed: every contact's figures must be computed again."""
+    db.execute("INSERT OR IGNORE INTO contact_dirty SELECT DISTINCT email FROM message_address")
+
+
+def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
+    """Recompute the figures of every contact marked dirty; returns how many. One transaction."""
+    owner_list = json.dumps([o.lower() for o in owners])
+    with db:
+        dirty = db.execute("SELECT COUNT(*) FROM contact_dirty").fetchone()[0]
+        if not dirty:
+            return 0
+        db.execute("DELETE FROM contacts WHERE email IN (SELECT email FROM contact_dirty)")
+        db.execute(f"""
+            WITH own AS (
+                SELECT message, MAX(role & {FROM} != 0) AS by_owner, MAX(role & {RECIPIENT} != 0) AS to_owner
+                FROM message_address WHERE email IN {_OWNERS} GROUP BY message),
+            rows AS (
+                SELECT a.email, a.role, a.date,
+                       CASE WHEN :owners = '[]' THEN 1
+                            ELSE COALESCE(o.by_owner, 0) OR COALESCE(o.to_owner, 0) END AS exchanged,
+                       COALESCE(o.by_owner, 0) AS by_owner
+                FROM message_address a LEFT JOIN own o ON o.message = a.message
+                WHERE a.email IN (SELECT email FROM contact_dirty) AND a.email NOT IN {_OWNERS})
+            INSERT INTO contacts
+            SELECT email,
+                   COALESCE((SELECT n.name FROM message_address n WHERE n.email = rows.email AND n.name != ''
+                             ORDER BY n.date DESC LIMIT 1), ''),
+                   SUM(role & {FROM} != 0 OR (role & {RECIPIENT} != 0 AND exchanged)),
+                   SUM(role & {RECIPIENT} != 0 AND exchanged),
+                   SUM(role & {FROM} != 0),
+                   SUM(role & {RECIPIENT} != 0 AND by_owner),
+                   MAX(CASE WHEN role & {RECIPIENT} != 0 AND exchanged THEN date END),
+                   MAX(CASE WHEN role & {FROM} != 0 THEN date END),
+                   NULL
+            FROM rows GROUP BY email""", {"owners": owner_list})
+        db.execute("UPDATE contacts SET last_active = MAX(COALESCE(last_sent, 0), COALESCE(last_received, 0)) "
+                   "WHERE email IN (SELECT email FROM contact_dirty)")
+        db.execute("DELETE FROM contacts WHERE count = 0 AND email IN (SELECT email FROM contact_dirty)")
+        db.execute("DELETE FROM contact_dirty")
+    return int(dirty)
+
+
+class Contacts:
+    """The Context.IO contacts resource of an index."""
+
+    def __init__(self, mx: "MailIndex") -> None:
+        self._mx = mx
+
+    def list(self, **params: Any) -> dict[str, Any]:
+        """`{query, matches}`: correspondents filtered by `search`, `active_before`/`active_after`, sorted by
+        `sort_by` (email, count, received_count, sent_count) and `sort_order`, paged by `limit` (1..100) and
+        `offset`."""
+        return list_contacts(self._mx.store.db, params)
+
+    def get(self, email: str) -> dict[str, Any]:
+        """One contact's figures; ContactNotFound when no message names the address."""
+        address = text_param("email", email).lower()
+        row = self._mx.store.db.execute(f"SELECT {_COLUMNS} FROM contacts WHERE email = ?", (address,)).fetchone()
+        if row is None:
+            raise ContactNotFound(address)
+        return _contact(row)
+
+    def messages(self, email: str, **params: Any) -> list[dict[str, Any]]:
+        """The latest messages exchanged with a contact: from it, to it, or to both it and the owner.
+
+        Takes `limit`, `offset` and the include options of a message list."""
+        return self._mx.messages.list(email=email, **params)
+
+
+_COLUMNS = "email, name, count, sent_count, received_count, sent_from_account_count, last_sent, last_received"
+
+
+def _contact(r: Sequence[Any]) -> dict[str, Any]:
+    return {"email": r[0], "name": r[1], "count": r[2], "sent_count": r[3], "received_count": r[4],
+            "sent_from_account_count": r[5], "thumbnail": thumbnail(r[0]), "last_sent": r[6], "last_received": r[7]}
+
+
+def list_contacts(db: sqlite3.Connection, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Context.IO contacts list: `{query, matches}`."""
+    p = {k: v for k, v in params.items() if v is not None}
+    unknown = [k for k in p if k not in LIST_PARAMS]
+    if unknown:
+        raise QueryError(unknown[0], p[unknown[0]], f"unknown parameter; known: {', '.join(LIST_PARAMS)}")
+    search = text_param("search", p["search"]).lower() if "search" in p else None
+    sort_by = p.get("sort_by", "count")
+    if sort_by not in SORT_BY:
+        raise QueryError("sort_by", sort_by, f"must be one of {', '.join(SORT_BY)}")
+    sort_order = p.get("sort_order", "asc" if sort_by == "email" else "desc")
+    if sort_order not in ("asc", "desc"):
+        raise QueryError("sort_order", sort_order, "must be 'asc' or 'desc'")
+    limit = int_param("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT)
+    offset = int_param("offset", p.get("offset", 0), 0)
+    before = int_param("active_before", p["active_before"]) if "active_before" in p else None
+    after = int_param("active_after", p["active_after"]) if "active_after" in p else None
+    where: list[str] = []
+    args: list[Any] = []
+    if search is not None:
+        where.append("(instr(email, ?) > 0 OR instr(lower(name), ?) > 0)")
+        args += [search, search]
+    if before is not None:
+        where.append("last_active < ?")
+        args.append(before)
+    if after is not None:
+        where.append("last_active > ?")
+        args.append(after)
+    order = f"{sort_by} {sort_order.upper()}" + ("" if sort_by == "email" else f", email {sort_order.upper()}")
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM contacts {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*args, limit, offset]).fetchall()
+    query = {"search": search, "active_before": before, "active_after": after, "sort_by": sort_by,
+             "sort_order": sort_order, "limit": limit, "offset": offset}
+    return {"query": {k: v for k, v in query.items() if v is not None},
+            "matches": [_contact(r) for r in rows]}

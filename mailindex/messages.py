@@ -1,0 +1,189 @@
+"""The Context.IO messages resource: list, iterate, count and get messages, and their parts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mailindex.errors import IntegrityError, MailindexError, MessageNotFound, QueryError, SourceError
+from mailindex.folders import symbolic_name
+from mailindex.index.store import decode_record
+from mailindex.query.compiler import compile_filters
+from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
+from mailindex.record import sha256_hex
+from mailindex.results import body_parts, flags_dict, header_block, headers_dict, message_dict, thumbnail
+from mailindex.threads import ThreadStore, flatten, jwz_tree
+
+if TYPE_CHECKING:
+    from mailindex.engine import MailIndex
+
+THREAD_PARAMS = ("limit", "offset", *INCLUDE_PARAMS)
+
+
+class Messages:
+    """The Context.IO messages resource of an index."""
+
+    def __init__(self, mx: "MailIndex") -> None:
+        self._mx = mx
+
+    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
+        filters, page, include = parse_params(params, allowed)
+        return compile_filters(filters, self._mx.searcher.schema, self._mx.owner, self._mx.searcher), page, include
+
+    def list(self, **params: Any) -> list[dict[str, Any]]:
+        """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
+        query, page, include = self._query(params)
+        keys = self._mx.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
+        return self._materialize(keys, include)
+
+    def iter(self, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every matching message, in order, with no 100 cap (no limit/offset)."""
+        allowed = tuple(p for p in LIST_PARAMS if p not in ("limit", "offset"))
+        query, page, include = self._query(params, allowed)
+        batch: list[int] = []
+        for key in self._mx.searcher.iter_all(query, page.sort_order == "desc"):
+            batch.append(key)
+            if len(batch) == 500:
+                yield from self._materialize(batch, include)
+                batch = []
+        yield from self._materialize(batch, include)
+
+    def count(self, **params: Any) -> int:
+        """Number of matching messages, without fetching them."""
+        query, _, _ = self._query(params, FILTER_PARAMS)
+        return self._mx.searcher.count(query)
+
+    def get(self, message_id: str, **include: Any) -> dict[str, Any]:
+        """One message by message_id, <email_message_id> or gm-<gmail_message_id>, with the include options."""
+        _, _, inc = parse_params(include, INCLUDE_PARAMS)
+        rowid, mid, date_indexed, blob = self._find(message_id)
+        return self._page_of([(rowid, mid, date_indexed, blob)], inc)[0]
+
+    def source(self, message_id: str) -> bytes:
+        """The original bytes, verified against the SHA-256 recorded at ingest."""
+        return self._read(self._find(message_id)[0])[0]
+
+    def body(self, message_id: str, body_type: str | None = None) -> list[dict[str, str]]:
+        """Text parts `[{type, charset, content, body_section}]`, only of `body_type` when given."""
+        _, _, inc = parse_params({"include_body": 1, "body_type": body_type}, INCLUDE_PARAMS)
+        return body_parts(self.source(message_id), inc.body_type)
+
+    def headers(self, message_id: str, raw: bool = False) -> dict[str, list[str]] | str:
+        """`{name: [values...]}` decoded, in original order; with `raw`, the header block as in the source."""
+        data = self.source(message_id)
+        return header_block(data) if raw else headers_dict(data)
+
+    def flags(self, message_id: str) -> dict[str, bool]:
+        """`{seen, answered, flagged, deleted, draft, nonjunk}`, read from the source now (never cached)."""
+        return flags_dict(self._read(self._find(message_id)[0], want_flags=True)[1])
+
+    def folders(self, message_id: str) -> list[dict[str, str]]:
+        """`[{name, symbolic_name?}]`: every folder the message is in, over all sources."""
+        rowid = self._find(message_id)[0]
+        names: dict[str, None] = {}
+        for _, _, folders_json, _ in self._mx.store.placement_rows([rowid]).get(rowid, []):
+            names.update(dict.fromkeys(orjson.loads(folders_json)))
+        return [{"name": n, **({"symbolic_name": sym} if (sym := symbolic_name(n)) else {})} for n in names]
+
+    def thread(self, message_id: str, **params: Any) -> dict[str, Any]:
+        """The message's thread: `{email_message_ids, person_info, messages}`.
+
+        Messages come in conversation order (JWZ: replies under what they answer, siblings by
+        date), honouring `limit` (1..100), `offset` and the include options of a message.
+        """
+        _, page, inc = parse_params(params, THREAD_PARAMS)
+        mid = self._find(message_id)[1]
+        members = self._threads.members(self._threads.thread_of(mid))
+        rows = self._mx.store.message_rows(members)
+        by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys([sk for _, sk, _ in rows.values()]).values()}
+        records = {mid: decode_record(row[3]) for mid, row in by_mid.items()}
+        order = flatten(jwz_tree(records.values()))
+        everyone = [records[m] for m in order]
+        person_info: dict[str, dict[str, str]] = {}
+        for rec in everyone:
+            for addrs in rec.addresses.values():
+                for a in addrs:
+                    if a.email:
+                        person_info.setdefault(a.email, {"thumbnail": thumbnail(a.email)})
+        return {
+            "email_message_ids": list(dict.fromkeys(r.email_message_id for r in everyone if r.email_message_id)),
+            "person_info": person_info,
+            "messages": self._page_of([by_mid[m] for m in order][page.offset:page.offset + page.limit], inc),
+        }
+
+    @property
+    def _threads(self) -> ThreadStore:
+        return ThreadStore(self._mx.store.db)
+
+    def _find(self, message_id: str) -> tuple[int, str, int, bytes]:
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise QueryError("message_id", message_id, "must be a non-empty string")
+        row = self._mx.store.find_message(message_id.strip())
+        if row is None:
+            raise MessageNotFound(message_id)
+        return row
+
+    def _materialize(self, keys: list[int], include: Include) -> list[dict[str, Any]]:
+        rows = self._mx.store.records_by_sort_keys(keys)
+        return self._page_of([rows[k] for k in keys if k in rows], include)
+
+    def _page_of(self, rows: list[tuple[int, str, int, bytes]], include: Include) -> list[dict[str, Any]]:
+        """Message objects for (rowid, message_id, date_indexed, record) rows, in their order."""
+        store = self._mx.store
+        labels = store.source_labels()  # once per page, not once per message
+        places = store.placement_rows([r[0] for r in rows])
+        sizes = self._threads.sizes_of([r[1] for r in rows]) if include.thread_size else {}
+        out = []
+        for rowid, mid, date_indexed, blob in rows:
+            m = self._build(rowid, date_indexed, blob, include, labels, places.get(rowid, []))
+            if include.thread_size:
+                m["thread_size"] = sizes.get(mid, 1)
+            out.append(m)
+        return out
+
+    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, labels: dict[int, str],
+               locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
+        record = decode_record(blob)
+        folders: dict[str, None] = {}
+        sources: dict[str, dict[str, str]] = {}
+        for _, sid, folders_json, _ in locations:
+            label = labels.get(sid, "")
+            sources.setdefault(label, {"label": label})
+            folders.update(dict.fromkeys(orjson.loads(folders_json)))
+        out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()))
+        if inc.body or inc.headers or inc.source or inc.flags:
+            raw, flags = self._read(rowid, want_flags=inc.flags)
+            if inc.body:
+                out["body"] = body_parts(raw, inc.body_type)
+            if inc.headers == "raw":
+                out["headers"] = header_block(raw)
+            elif inc.headers:
+                out["headers"] = headers_dict(raw)
+            if inc.source:
+                out["source"] = raw.decode("utf-8", errors="surrogateescape")
+            if inc.flags:
+                out["flags"] = flags_dict(flags)
+        return out
+
+    def _read(self, rowid: int, want_flags: bool = False) -> tuple[bytes, frozenset[str]]:
+        """Bytes of the first readable location, verified; flags read live."""
+        problems = []
+        for sid, container, locator_json, flags_json, sha in self._mx.store.locations_of(rowid):
+            src = self._mx._source_for_id(sid)
+            if src is None:
+                problems.append(f"source {sid} cannot be opened")
+                continue
+            locator = json.loads(locator_json)
+            try:
+                raw = src.read_bytes(locator)
+            except (SourceError, OSError) as exc:
+                problems.append(str(exc))
+                continue
+            if sha256_hex(raw) != sha:
+                raise IntegrityError(f"{locator}: the message changed on disk since it was indexed "
+                                     f"(SHA-256 {sha256_hex(raw)[:16]}…, recorded {sha[:16]}…); sync again")
+            return raw, src.read_flags(locator) if want_flags else frozenset()
+        raise MailindexError("cannot read the message from any of its sources: " + "; ".join(problems))
