@@ -103,15 +103,18 @@ class ThreadStore:
             return {}
         nodes = _thread_nodes(email_message_id, refs)
         linked = json.dumps(nodes)
-        found = db.execute(
-            f"SELECT n.node, i.id, i.size, i.name FROM thread_node n JOIN thread_info i ON i.id = n.thread "
-            f"WHERE n.node {_IN_JSON}", (linked,)).fetchall()
+        found = dict(db.execute(f"SELECT node, thread FROM thread_node WHERE node {_IN_JSON}", (linked,)))
         changed: dict[str, str] = {}
-        if not found:
+        joined = set(found.values())
+        if not joined:
             thread = self._new_thread(key, 1)[0]
+        elif len(joined) == 1:
+            (thread,) = joined
+            db.execute("UPDATE thread_info SET size = size + 1 WHERE id = ?", (thread,))
         else:
             # the largest thread survives, so the fewest messages are re-indexed
-            threads = sorted({(-size, name, tid) for _, tid, size, name in found})
+            threads = sorted((-size, name, tid) for tid, size, name in db.execute(
+                f"SELECT id, size, name FROM thread_info WHERE id {_IN_JSON}", (json.dumps(sorted(joined)),)))
             _, name, thread = threads[0]
             size = 1
             for minus_size, _, other in threads:
@@ -120,8 +123,7 @@ class ThreadStore:
                     changed.update(self._move(other, thread, name))
             db.execute("UPDATE thread_info SET size = ? WHERE id = ?", (size, thread))
         db.execute("INSERT INTO thread_message (key, thread, nodes) VALUES (?, ?, ?)", (key, thread, linked))
-        known = {n for n, *_ in found}
-        db.executemany("INSERT INTO thread_node VALUES (?, ?)", [(n, thread) for n in nodes if n not in known])
+        db.executemany("INSERT INTO thread_node VALUES (?, ?)", [(n, thread) for n in nodes if n not in found])
         return changed
 
     def _move(self, source: int, target: int, target_name: str) -> dict[str, str]:
@@ -217,6 +219,13 @@ class ThreadStore:
         """Sizes of many threads in one query (one result page at a time); unknown threads are left out."""
         ids = json.dumps(list(dict.fromkeys(thread_ids)))
         return dict(self.db.execute(f"SELECT name, size FROM thread_info WHERE name {_IN_JSON}", (ids,)))
+
+    def sizes_of(self, keys: Iterable[str]) -> dict[str, int]:
+        """{message key: size of its thread} for many messages in one query; unknown keys are left out."""
+        ids = json.dumps(list(dict.fromkeys(keys)))
+        return dict(self.db.execute(
+            f"SELECT m.key, i.size FROM thread_message m JOIN thread_info i ON i.id = m.thread WHERE m.key {_IN_JSON}",
+            (ids,)))
 
 
 def _components(members: dict[str, list[str]]) -> list[list[str]]:
