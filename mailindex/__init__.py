@@ -4,7 +4,7 @@ from mailindex.contacts import Contacts
 from mailindex.engine import MailIndex, default_index_dir
 from mailindex.errors import (ConcurrentChange, ContactNotFound, IndexLocked, IndexStoreError, IndexVersionError,
                               IntegrityError, MailindexError, MessageNotFound, NotFound, PluginError, QueryError,
-                              ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, ThreadNotFound)
+                              ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound)
 from mailindex.hookspecs import hookimpl
 from mailindex.messages import Messages
 from mailindex.record import Address, Attachment, Record
@@ -15,6 +15,6 @@ __all__ = [
     "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexLocked",
     "IndexStoreError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
     "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source", "SourceError",
-    "SourceFormatError", "SourceNotFound", "SyncReport", "ThreadNotFound", "default_index_dir", "hookimpl",
+    "SourceFormatError", "SourceNotFound", "SyncReport", "default_index_dir", "hookimpl",
 ]
 __version__ = "0.1.0"

@@ -11,7 +11,6 @@
     │   └── IndexVersionError     built by an incompatible schema version
     ├── NotFound              .ident; also a LookupError
     │   ├── MessageNotFound       no message has this id
-    │   ├── ThreadNotFound        no thread has this id
     │   └── ContactNotFound       no message names this address
     ├── IntegrityError        a message's bytes no longer match the hash recorded at ingest
     └── PluginError           failed to load, or broke a hook contract
@@ -93,12 +92,6 @@ class MessageNotFound(NotFound):
     @property
     def message_id(self) -> str:
         return self.ident
-
-
-class ThreadNotFound(NotFound):
-    """No thread has this id."""
-
-    what = "thread"
 
 
 class ContactNotFound(NotFound):

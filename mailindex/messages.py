@@ -96,7 +96,10 @@ class Messages:
         """
         _, page, inc = parse_params(params, THREAD_PARAMS)
         mid = self._find(message_id)[1]
-        members = self._threads.members(self._threads.thread_of(mid))
+        try:
+            members = self._threads.members(self._threads.thread_of(mid))
+        except KeyError:  # indexed before threads were kept: a thread of its own
+            members = [mid]
         rows = self._mx.store.message_rows(members)
         by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys([sk for _, sk, _ in rows.values()]).values()}
         records = {mid: decode_record(row[3]) for mid, row in by_mid.items()}
