@@ -29,10 +29,15 @@ def file_name_structure(name: str) -> list[list[str]]:
     "ContextIO - Overview - 20111016.pdf" ->
     [["ContextIO - Overview","main"],[" - ","boundary"],["20111016","date"],[".pdf","ext"]]
     """
+    return [list(part) for part in _name_parts(name)]
+
+
+@functools.lru_cache(maxsize=4096)  # names recur (image001.png, invoice.pdf) on every page
+def _name_parts(name: str) -> tuple[tuple[str, str], ...]:
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem or " " in ext or len(ext) > 10:
         stem, ext = name, ""
-    parts: list[list[str]] = []
+    parts: list[tuple[str, str]] = []
     m = None
     for m in _DATE_IN_NAME.finditer(stem):
         pass
@@ -41,15 +46,15 @@ def file_name_structure(name: str) -> list[list[str]]:
         b = _BOUNDARY.search(head + "\0", len(head.rstrip(" -_–")))
         main, sep = (head[: b.start()], head[b.start():]) if b and b.start() < len(head) else (head, "")
         if main:
-            parts.append([main, "main"])
+            parts.append((main, "main"))
         if sep:
-            parts.append([sep, "boundary"])
-        parts.append([date, "date"])
+            parts.append((sep, "boundary"))
+        parts.append((date, "date"))
     elif stem:
-        parts.append([stem, "main"])
+        parts.append((stem, "main"))
     if ext:
-        parts.append(["." + ext, "ext"])
-    return parts
+        parts.append(("." + ext, "ext"))
+    return tuple(parts)
 
 
 def _address(a: Address) -> dict[str, str]:
