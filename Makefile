@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench-ingest bench-query clean system-deps
+.PHONY: install demo test bench-ingest bench-query bench-resources clean system-deps
 
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1'; then \
@@ -23,7 +23,7 @@ install: $(STAMP)
 
 demo: install
 	@rm -rf demo-index
-	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/maildir --source personal
+	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/maildir --source personal --owner me@example.com
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/archive.mbox --source archive
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/eml --source exports
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/takeout.mbox --source gmail
@@ -35,6 +35,11 @@ demo: install
 	@$(VENV)/bin/mailindex --index demo-index search --file-name '*.pdf' --file-size-max 10000
 	@echo; echo '$$ mailindex search --subject "/^Re: /" --folder "\\Sent"'
 	@$(VENV)/bin/mailindex --index demo-index search --subject '/^Re: /' --folder '\Sent'
+	@echo; echo '$$ mailindex contacts --limit 5'
+	@$(VENV)/bin/mailindex --index demo-index contacts --limit 5
+	@echo; echo '$$ mailindex thread <a message that has replies>'
+	@$(VENV)/bin/mailindex --index demo-index thread \
+	  "$$($(VENV)/bin/mailindex --index demo-index search --include-thread-size --json | $(PY) -c 'import json,sys; print(max(json.load(sys.stdin), key=lambda m: m["thread_size"])["message_id"])')"
 	@echo; echo '$$ mailindex show <first message> --include-body --json  (first lines)'
 	@$(VENV)/bin/mailindex --index demo-index show \
 	  "$$($(VENV)/bin/mailindex --index demo-index search --limit 1 --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)[0]["message_id"])')" \
@@ -48,6 +53,9 @@ bench-ingest: install
 
 bench-query: install
 	$(PY) -m benchmarks.query
+
+bench-resources: install
+	$(PY) -m benchmarks.resources
 
 clean:
 	rm -rf demo-index .pytest_cache .hypothesis

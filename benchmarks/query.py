@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_index import open_index, percentiles
 from mailindex import MailIndex
 
 
@@ -70,9 +69,7 @@ def measure(mx: MailIndex, params: dict[str, Any], repeat: int) -> dict[str, flo
         t = time.perf_counter()
         hits = len(mx.messages.list(limit=100, offset=0, **params))
         times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))],
-            "page_hits": hits, "total_hits": mx.messages.count(**{k: v for k, v in params.items()
+    return {**percentiles(times), "page_hits": hits, "total_hits": mx.messages.count(**{k: v for k, v in params.items()
                                                                   if k != "sort_order"})}
 
 
@@ -83,18 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    if args.path:
-        corpus = Path(args.path)
-    else:
-        from benchmarks.corpus import default_corpus
-
-        corpus = default_corpus()
-    index = Path(args.index) if args.index else Path(__file__).parent / ".cache" / f"index-{corpus.name}"
-    with MailIndex(index) as mx:
-        if "bench" not in {s["label"] for s in mx.sources()}:
-            print(f"indexing {corpus} into {index} (once) ...", file=sys.stderr)
-            mx.add_source("bench", corpus)
-        mx.sync("bench")
+    mx, corpus = open_index(args.path, args.index)
+    with mx:
         total = mx.messages.count()
         values = _pick_values(mx, random.Random(1))
         results = {name: measure(mx, params, args.repeat) for name, params in cases(values).items()}
