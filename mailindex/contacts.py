@@ -36,15 +36,18 @@ RECIPIENT = TO | CC | BCC
 _ROLE_BITS = {"from": FROM, "to": TO, "cc": CC, "bcc": BCC}
 
 DDL = """
+CREATE TABLE IF NOT EXISTS address (
+    id        INTEGER PRIMARY KEY,
+    email     TEXT NOT NULL UNIQUE,
+    name      TEXT NOT NULL DEFAULT '',  -- from the newest message that gave one
+    name_date INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS message_address (
-    email   TEXT NOT NULL,
+    address INTEGER NOT NULL,  -- address.id
     message INTEGER NOT NULL,  -- messages.id
     role    INTEGER NOT NULL,  -- FROM | TO | CC | BCC bits
-    name    TEXT NOT NULL,
-    date    INTEGER NOT NULL,
-    PRIMARY KEY (email, message)
+    PRIMARY KEY (address, message)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS message_address_by_message ON message_address (message);
 CREATE TABLE IF NOT EXISTS contacts (
     email TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -60,50 +63,60 @@ CREATE INDEX IF NOT EXISTS contacts_by_count ON contacts (count);
 CREATE INDEX IF NOT EXISTS contacts_by_sent ON contacts (sent_count);
 CREATE INDEX IF NOT EXISTS contacts_by_received ON contacts (received_count);
 CREATE INDEX IF NOT EXISTS contacts_by_active ON contacts (last_active);
-CREATE TABLE IF NOT EXISTS contact_dirty (email TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contact_dirty (address INTEGER PRIMARY KEY);
 """
 
 SORT_BY = ("email", "count", "received_count", "sent_count")
 LIST_PARAMS = ("search", "active_before", "active_after", "sort_by", "sort_order", "limit", "offset")
 
 _JSON_LIST = "(SELECT value FROM json_each(?))"
-_OWNERS = "(SELECT value FROM json_each(:owners))"
+_OWNER_IDS = "(SELECT id FROM address WHERE email IN (SELECT value FROM json_each(:owners)))"
+_DIRTY = "(SELECT address FROM contact_dirty)"
 
 
 def create_tables(db: sqlite3.Connection) -> None:
     db.executescript(DDL)
 
 
-def address_rows(message_rowid: int, record: Record) -> list[tuple[str, int, int, str, int]]:
-    """(email, message, role bits, name, date) per distinct address the message names."""
-    roles: dict[str, list[Any]] = {}
+def _roles(record: Record) -> dict[str, tuple[int, str]]:
+    """{lowercase email: (role bits, display name)} of every address a message names."""
+    roles: dict[str, tuple[int, str]] = {}
     for role, bit in _ROLE_BITS.items():
         for a in record.addresses.get(role, []):
             if a.email:
-                entry = roles.setdefault(a.email.lower(), [0, ""])
-                entry[0] |= bit
-                entry[1] = entry[1] or (a.name or "")
-    return [(email, message_rowid, bits, name, record.date) for email, (bits, name) in roles.items()]
+                bits, name = roles.get(a.email.lower(), (0, ""))
+                roles[a.email.lower()] = (bits | bit, name or a.name or "")
+    return roles
 
 
-def add_messages(db: sqlite3.Connection, rows: Iterable[tuple[str, int, int, str, int]]) -> None:
-    """Record the addresses of new messages (inside the caller's transaction)."""
-    rows = list(rows)
-    db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?, ?, ?)", rows)
+def _ids(db: sqlite3.Connection, emails: Iterable[str]) -> dict[str, int]:
+    return dict(db.execute(f"SELECT email, id FROM address WHERE email IN {_JSON_LIST}",
+                           (json.dumps(list(emails)),)))
+
+
+def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
+    """Record the addresses of new messages, (messages.id, record) pairs, inside the caller's transaction."""
+    named = [(email, name, rec.date) for _, rec in messages for email, (_, name) in _roles(rec).items()]
+    db.executemany("INSERT INTO address (email, name, name_date) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE "
+                   "SET name = excluded.name, name_date = excluded.name_date "
+                   "WHERE excluded.name != '' AND excluded.name_date >= address.name_date", named)
+    ids = _ids(db, {email for email, _, _ in named})
+    rows = [(ids[email], rowid, bits) for rowid, rec in messages for email, (bits, _) in _roles(rec).items()]
+    db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?)", rows)
     db.executemany("INSERT OR IGNORE INTO contact_dirty VALUES (?)", {(r[0],) for r in rows})
 
 
-def remove_messages(db: sqlite3.Connection, message_rowids: Sequence[int]) -> None:
-    """Forget the addresses of removed messages (inside the caller's transaction)."""
-    ids = json.dumps(list(message_rowids))
-    db.execute(f"INSERT OR IGNORE INTO contact_dirty SELECT DISTINCT email FROM message_address "
-               f"WHERE message IN {_JSON_LIST}", (ids,))
-    db.execute(f"DELETE FROM message_address WHERE message IN {_JSON_LIST}", (ids,))
+def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
+    """Forget the addresses of removed messages, (messages.id, record) pairs, inside the caller's transaction."""
+    ids = _ids(db, {email for _, rec in messages for email in _roles(rec)})
+    pairs = [(ids[email], rowid) for rowid, rec in messages for email in _roles(rec) if email in ids]
+    db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
+    db.executemany("INSERT OR IGNORE INTO contact_dirty VALUES (?)", {(a,) for a, _ in pairs})
 
 
 def mark_all_dirty(db: sqlite3.Connection) -> None:
     """The owner changed: every contact's figures must be computed again."""
-    db.execute("INSERT OR IGNORE INTO contact_dirty SELECT DISTINCT email FROM message_address")
+    db.execute("INSERT OR IGNORE INTO contact_dirty SELECT id FROM address")
 
 
 def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
@@ -113,22 +126,20 @@ def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
         dirty = db.execute("SELECT COUNT(*) FROM contact_dirty").fetchone()[0]
         if not dirty:
             return 0
-        db.execute("DELETE FROM contacts WHERE email IN (SELECT email FROM contact_dirty)")
+        db.execute(f"DELETE FROM contacts WHERE email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
         db.execute(f"""
             WITH own AS (
                 SELECT message, MAX(role & {FROM} != 0) AS by_owner, MAX(role & {RECIPIENT} != 0) AS to_owner
-                FROM message_address WHERE email IN {_OWNERS} GROUP BY message),
+                FROM message_address WHERE address IN {_OWNER_IDS} GROUP BY message),
             rows AS (
-                SELECT a.email, a.role, a.date,
+                SELECT a.address, a.role, m.date,
                        CASE WHEN :owners = '[]' THEN 1
                             ELSE COALESCE(o.by_owner, 0) OR COALESCE(o.to_owner, 0) END AS exchanged,
                        COALESCE(o.by_owner, 0) AS by_owner
-                FROM message_address a LEFT JOIN own o ON o.message = a.message
-                WHERE a.email IN (SELECT email FROM contact_dirty) AND a.email NOT IN {_OWNERS})
+                FROM message_address a JOIN messages m ON m.id = a.message LEFT JOIN own o ON o.message = a.message
+                WHERE a.address IN {_DIRTY} AND a.address NOT IN {_OWNER_IDS})
             INSERT INTO contacts
-            SELECT email,
-                   COALESCE((SELECT n.name FROM message_address n WHERE n.email = rows.email AND n.name != ''
-                             ORDER BY n.date DESC LIMIT 1), ''),
+            SELECT ad.email, ad.name,
                    SUM(role & {FROM} != 0 OR (role & {RECIPIENT} != 0 AND exchanged)),
                    SUM(role & {RECIPIENT} != 0 AND exchanged),
                    SUM(role & {FROM} != 0),
@@ -136,10 +147,10 @@ def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
                    MAX(CASE WHEN role & {RECIPIENT} != 0 AND exchanged THEN date END),
                    MAX(CASE WHEN role & {FROM} != 0 THEN date END),
                    NULL
-            FROM rows GROUP BY email""", {"owners": owner_list})
+            FROM rows JOIN address ad ON ad.id = rows.address GROUP BY rows.address""", {"owners": owner_list})
         db.execute("UPDATE contacts SET last_active = MAX(COALESCE(last_sent, 0), COALESCE(last_received, 0)) "
-                   "WHERE email IN (SELECT email FROM contact_dirty)")
-        db.execute("DELETE FROM contacts WHERE count = 0 AND email IN (SELECT email FROM contact_dirty)")
+                   f"WHERE email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
+        db.execute(f"DELETE FROM contacts WHERE count = 0 AND email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
         db.execute("DELETE FROM contact_dirty")
     return int(dirty)
 

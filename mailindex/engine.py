@@ -179,6 +179,7 @@ class MailIndex:
         finally:
             writer.close()
             contacts.refresh(self.store.db, self.owner)
+            self.store.checkpoint()
         if len(reports) == 1:
             return reports[0]
         total = SyncReport(",".join(labels))

@@ -11,6 +11,7 @@ that moved keeps its id, date_indexed and sort key.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import multiprocessing
 import os
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailindex import contacts
-from mailindex.contacts import address_rows
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import symbolic_name
 from mailindex.index import schema as S
@@ -34,6 +34,7 @@ from mailindex.threads import ThreadStore
 
 BATCH = 5000
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
+PARSE_WINDOW = 2500  # messages handed to the parser processes at a time (bounds memory)
 MAX_BUFFERED_BYTES = 256 * 2**20
 
 Progress = Callable[[int, int], None]
@@ -106,10 +107,14 @@ def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
 
 
 def entry_sig(e: Entry) -> str:
-    """A cheap string that changes whenever anything stored about a location would."""
+    """A short digest that changes whenever anything stored about a location would.
+
+    Hashed, not kept as text: the text repeats the path and took ~100 bytes per message.
+    """
     loc = e.locator
-    return "\x1f".join((e.content_stamp, "\x1e".join(e.folders), ",".join(sorted(e.flags)), str(loc.get("path")),
+    text = "\x1f".join((e.content_stamp, "\x1e".join(e.folders), ",".join(sorted(e.flags)), str(loc.get("path")),
                         str(loc.get("offset")), str(loc.get("length"))))
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
 
 
 def placement(locations: Iterable[tuple[int, str, str]], labels: dict[int, str], date_indexed: int,
@@ -212,7 +217,15 @@ class SourceSync:
             ctx = multiprocessing.get_context("forkserver")
             with ctx.Pool(self.workers, _init_worker,
                           (self.source_type, str(self.source.location), self.options)) as pool:
-                yield from pool.imap(_parse_work, work, chunksize=32)
+                # Hand the workers one window ahead of what is being applied, never the whole
+                # list: their results would pile up in memory whenever applying is the slower side.
+                windows = [work[i : i + PARSE_WINDOW] for i in range(0, len(work), PARSE_WINDOW)]
+                pending = pool.imap(_parse_work, windows[0], chunksize=32)
+                for window in windows[1:]:
+                    ahead = pool.imap(_parse_work, window, chunksize=32)
+                    yield from pending
+                    pending = ahead
+                yield from pending
         else:
             for w in work:
                 yield _parse_work(w, self.source)
@@ -324,7 +337,7 @@ class SourceSync:
             rowids = dict(db.execute(
                 f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
                 list(records)).fetchall()) if records else {}
-            contacts.add_messages(db, (row for mid in new_rows for row in address_rows(rowids[mid], records[mid])))
+            contacts.add_messages(db, [(rowids[mid], records[mid]) for mid in new_rows])
             for mid in new_rows:
                 rec = records[mid]
                 self.threads.add(mid, rec.email_message_id, [*rec.references, *filter(None, [rec.in_reply_to])],
@@ -385,6 +398,7 @@ class SourceSync:
                    if not [loc for loc in remaining.get(rowid, []) if loc[0] not in set(vanished[rowid])]]
         rebuild = [rowid for rowid in affected if rowid not in orphans]
         orphan_mids = self.store.message_ids(orphans)
+        orphan_records = [(rowid, decode_record(blob)) for rowid, blob in self.store.records_by_rowids(orphans).items()]
         if orphan_mids:
             with self.store.transaction() as db:
                 db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in orphan_mids])
@@ -392,7 +406,7 @@ class SourceSync:
             self.writer.commit()
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
-            contacts.remove_messages(db, orphans)
+            contacts.remove_messages(db, orphan_records)
             self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
             self.store.set_containers(self.sid, stamps)

@@ -163,6 +163,10 @@ class Store:
         self.db.close()
 
     # -- transactions -------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file and truncate it, so the index's size is its size."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def transaction(self) -> "_Transaction":
         return _Transaction(self.db)
 
@@ -291,6 +295,14 @@ class Store:
                 chunk,
             ):
                 out[row[0]] = row[1:]
+        return out
+
+    def records_by_rowids(self, rowids: Sequence[int]) -> dict[int, bytes]:
+        """messages.id -> record blob."""
+        out = {}
+        for chunk in _chunks(list(rowids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT id, record FROM messages WHERE id IN ({marks})", chunk).fetchall())
         return out
 
     def find_message(self, ident: str) -> tuple[int, str, int, bytes] | None:
