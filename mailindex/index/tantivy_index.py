@@ -33,6 +33,7 @@ class TantivyIndex:
                 self.index = tantivy.Index(self.schema, str(path))
             # searcher() reloads explicitly; no watcher thread touching the directory behind our back.
             self.index.config_reader(reload_policy="manual")
+            S.register_tokenizers(self.index)
         except ValueError as exc:
             raise IndexStoreError(f"cannot open the search index {path}: {exc}") from exc
 

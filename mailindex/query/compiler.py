@@ -6,6 +6,7 @@ Bounds: `date_after`/`indexed_after` are exclusive (strictly after) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import tantivy
@@ -18,6 +19,7 @@ from mailindex.query.patterns import glob_to_regex, int_range_regex, is_regex, p
 from mailindex.query.regex_plan import TermProbe, automaton, subject_query
 
 FLAGGED_NAMES = ("\\Flagged", "\\Starred")
+_STAR_DOT_EXT = re.compile(r"^\*\.([^*?\[\]./]+)$")  # `*.pdf`: the commonest attachment pattern
 
 
 def _any_of(schema: tantivy.Schema, field: str, values: Sequence[str]) -> Query:
@@ -69,6 +71,9 @@ def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query
         if lo is None and hi is None:
             return None
         return Query.range_query(schema, S.FILE_SIZE, tantivy.FieldType.Integer, lower_bound=lo, upper_bound=hi)
+    extension = _STAR_DOT_EXT.match(f.file_name)
+    if extension and lo is None and hi is None:
+        return Query.term_query(schema, S.FILE_EXT, extension.group(1).lower())
     if is_regex(f.file_name):
         pattern = f"(?i){f.file_name[1:-1]}"
     else:
