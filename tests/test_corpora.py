@@ -14,7 +14,8 @@ import pytest
 
 from mailindex import MailIndex
 from mailindex.plugins import plugin_manager
-from mailindex.record import sha256_hex
+from mailindex.record import message_id_for, sha256_hex
+from tests.thread_reference import read_mail, reference_threads
 
 CORPORA = ["enron-2015-partial/maildir", "notmuch", "mail-parser", "cpython-test-email", "mimekit",
            "stalwart-mail-parser", "ruby-mail", "gmail-takeout-sample"]
@@ -88,3 +89,20 @@ def test_enron_hand_checked_queries(corpora: Path, tmp_path: Path) -> None:
                                 if m["addresses"]["from"]["email"] == "robert.badeer@enron.com")
         enron = mx.messages.count(email="enron.com")
         assert mx.messages.count() >= enron >= by_robert
+
+
+def test_lkml_threads_end_to_end(corpora: Path, tmp_path: Path) -> None:
+    """Indexed through the whole pipeline, each message's thread is its reference component."""
+    root = corpora / "notmuch" / "lkml"
+    files = sorted(p for p in (root / "cur").iterdir() if p.is_file())
+    mails = [read_mail(p, message_id_for(p.read_bytes())) for p in files]
+    components = {key: group for group in reference_threads(mails) for key in group}
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mx.index(root, "lkml")
+        assert mx.messages.count() == len(components)
+        for m in mx.messages.iter(include_thread_size=1):
+            assert m["thread_size"] == len(components[m["message_id"]])
+        biggest = max(components.values(), key=len)
+        member = next(iter(biggest))
+        listed = {m["message_id"] for m in mx.messages.thread(member, limit=100)["messages"]}
+        assert listed == set(biggest) and len(biggest) > 50

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import email.utils
 import mailbox
 import random
 import re
@@ -19,10 +16,9 @@ from hypothesis import strategies as st
 
 from mailindex.record import Record
 from mailindex.threads import GMAIL_PREFIX, ThreadNode, ThreadStore, flatten, jwz_tree
-from tests.thread_reference import Mail, reference_threads
+from tests.thread_reference import MSGID, Mail, read_mail, reference_threads
 
 HEX24 = re.compile(r"[0-9a-f]{24}")
-MSGID = re.compile(r"<[^<>\s]+>")
 
 
 def mid(n: int) -> str:
@@ -377,20 +373,6 @@ def test_jwz_tree_survives_a_chain_deeper_than_the_recursion_limit() -> None:
 
 
 # ---------------------------------------------------------------- real mail
-
-def read_mail(path: Path, key: str) -> Mail:
-    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
-
-    def ids(name: str) -> list[str]:
-        return MSGID.findall(" ".join(str(v) for v in msg.get_all(name, [])))
-
-    def first(name: str) -> str | None:
-        return next(iter(ids(name)), None)
-
-    parsed = email.utils.parsedate_to_datetime(msg["Date"]) if msg["Date"] else None
-    return Mail(key, first("Message-ID"), tuple(ids("References")), first("In-Reply-To"), msg["X-GM-THRID"],
-                int(parsed.timestamp()) if parsed else 0)
-
 
 def read_dir(folder: Path) -> list[Mail]:
     return [read_mail(p, p.name) for p in sorted(folder.iterdir()) if p.is_file()]

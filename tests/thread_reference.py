@@ -9,9 +9,16 @@ thread, and a message without a Message-ID is alone.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+
+MSGID = re.compile(r"<[^<>\s]+>")
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,17 @@ def reference_threads(mails: Iterable[Mail]) -> set[frozenset[str]]:
                     queue.append(other)
         threads.add(frozenset(keys))
     return threads
+
+
+def read_mail(path: Path, key: str) -> Mail:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+
+    def ids(name: str) -> list[str]:
+        return MSGID.findall(" ".join(str(v) for v in msg.get_all(name, [])))
+
+    def first(name: str) -> str | None:
+        return next(iter(ids(name)), None)
+
+    parsed = email.utils.parsedate_to_datetime(msg["Date"]) if msg["Date"] else None
+    return Mail(key, first("Message-ID"), tuple(ids("References")), first("In-Reply-To"), msg["X-GM-THRID"],
+                int(parsed.timestamp()) if parsed else 0)
