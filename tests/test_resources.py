@@ -126,3 +126,13 @@ def test_cli_contacts(mx: MailIndex, capsys: pytest.CaptureFixture[str]) -> None
     assert alice["received_count"] == len(alice["messages"]) == 2
     assert main(["--index", str(mx.path), "contacts", "nobody@example.com"]) == 1
     assert "contact not found" in capsys.readouterr().err
+
+
+def test_a_bogus_charset_falls_back_instead_of_failing(tmp_path: Path) -> None:
+    raw = (b"From: a@example.com\nTo: me@example.com\nSubject: x\nMessage-ID: <bogus@test.example>\n"
+           b"Content-Type: text/plain; charset=y\n\ncaf\xe9 cr\xe8me\n")
+    root = mail.maildir(tmp_path / "md", {"INBOX": [raw]})
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mx.index(root, "box")
+        assert mx.messages.body("<bogus@test.example>") == [
+            {"type": "text/plain", "charset": "cp1252", "content": "café crème\n", "body_section": "1"}]
