@@ -1,8 +1,10 @@
 """Contacts: every correspondent of the mailbox, with counts relative to its owner.
 
-Each message leaves one row per address it names (with that address's roles);
-per-contact figures are aggregated from those rows into `contacts` for the
-addresses a sync touched, so listing contacts is one indexed query.
+Each message leaves one row per address it names (with that address's roles)
+and adds its share to each contact's figures in `contacts`, so listing
+contacts is one indexed query and a sync costs what it adds, not what the
+contacts already have. The rows let `refresh` recompute a contact from
+scratch when the owner changes or a contact's newest message goes.
 
 What the figures mean (the owner is the index's or account's own addresses):
 - `received_count`: messages from the contact;
@@ -94,8 +96,37 @@ def _ids(db: sqlite3.Connection, emails: Iterable[str]) -> dict[str, int]:
                            (json.dumps(list(emails)),)))
 
 
-def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
-    """Record the addresses of new messages, (messages.id, record) pairs, inside the caller's transaction."""
+def _deltas(messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> dict[str, list[Any]]:
+    """What these messages add to each contact: [count, sent, received, sent_from_account, last_sent,
+    last_received] (the module docstring says what each means)."""
+    own = {o.lower() for o in owners}
+    out: dict[str, list[Any]] = {}
+    for _, rec in messages:
+        roles = _roles(rec)
+        by_owner = any(bits & FROM for email, (bits, _) in roles.items() if email in own)
+        to_owner = any(bits & RECIPIENT for email, (bits, _) in roles.items() if email in own)
+        exchanged = not own or by_owner or to_owner
+        for email, (bits, _) in roles.items():
+            received, sent = bool(bits & FROM), bool(bits & RECIPIENT) and exchanged
+            if email in own or not (received or sent):
+                continue
+            d = out.setdefault(email, [0, 0, 0, 0, None, None])
+            d[0] += 1
+            d[1] += sent
+            d[2] += received
+            d[3] += bool(bits & RECIPIENT) and by_owner
+            if sent:
+                d[4] = max(d[4] or rec.date, rec.date)
+            if received:
+                d[5] = max(d[5] or rec.date, rec.date)
+    return out
+
+
+def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> None:
+    """Record new messages, (messages.id, record) pairs, and add them to their contacts' figures.
+
+    Inside the caller's transaction; `owners` must be the index's owner (an owner change recomputes all).
+    """
     named = [(email, name, rec.date) for _, rec in messages for email, (_, name) in _roles(rec).items()]
     db.executemany("INSERT INTO address (email, name, name_date) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE "
                    "SET name = excluded.name, name_date = excluded.name_date "
@@ -103,15 +134,34 @@ def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]])
     ids = _ids(db, {email for email, _, _ in named})
     rows = [(ids[email], rowid, bits) for rowid, rec in messages for email, (bits, _) in _roles(rec).items()]
     db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?)", rows)
-    db.executemany("INSERT OR IGNORE INTO contact_dirty VALUES (?)", {(r[0],) for r in rows})
+    db.executemany(
+        "INSERT INTO contacts VALUES (?1, (SELECT name FROM address WHERE email = ?1), ?2, ?3, ?4, ?5, ?6, ?7, "
+        "MAX(COALESCE(?6, 0), COALESCE(?7, 0))) ON CONFLICT (email) DO UPDATE SET name = excluded.name, "
+        "count = count + excluded.count, sent_count = sent_count + excluded.sent_count, "
+        "received_count = received_count + excluded.received_count, "
+        "sent_from_account_count = sent_from_account_count + excluded.sent_from_account_count, "
+        "last_sent = MAX(COALESCE(last_sent, excluded.last_sent), COALESCE(excluded.last_sent, last_sent)), "
+        "last_received = MAX(COALESCE(last_received, excluded.last_received), "
+        "COALESCE(excluded.last_received, last_received)), last_active = MAX(last_active, excluded.last_active)",
+        [(email, *d) for email, d in _deltas(messages, owners).items()])
 
 
-def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
-    """Forget the addresses of removed messages, (messages.id, record) pairs, inside the caller's transaction."""
+def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> None:
+    """Forget removed messages, (messages.id, record) pairs, and take them out of their contacts' figures.
+
+    A contact whose newest message went is marked for `refresh` to find its new dates.
+    """
     ids = _ids(db, {email for _, rec in messages for email in _roles(rec)})
     pairs = [(ids[email], rowid) for rowid, rec in messages for email in _roles(rec) if email in ids]
     db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
-    db.executemany("INSERT OR IGNORE INTO contact_dirty VALUES (?)", {(a,) for a, _ in pairs})
+    deltas = _deltas(messages, owners)
+    db.executemany("UPDATE contacts SET count = count - ?, sent_count = sent_count - ?, "
+                   "received_count = received_count - ?, sent_from_account_count = sent_from_account_count - ? "
+                   "WHERE email = ?", [(*d[:4], email) for email, d in deltas.items()])
+    db.executemany("INSERT OR IGNORE INTO contact_dirty SELECT id FROM address WHERE email = ?1 AND EXISTS ("
+                   "SELECT 1 FROM contacts WHERE email = ?1 AND (last_sent <= ?2 OR last_received <= ?3))",
+                   [(email, d[4], d[5]) for email, d in deltas.items()])
+    db.executemany("DELETE FROM contacts WHERE email = ? AND count <= 0", [(email,) for email in deltas])
 
 
 def mark_all_dirty(db: sqlite3.Connection) -> None:
@@ -120,7 +170,11 @@ def mark_all_dirty(db: sqlite3.Connection) -> None:
 
 
 def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
-    """Recompute the figures of every contact marked dirty; returns how many. One transaction."""
+    """Recompute from scratch the figures of every contact marked dirty; returns how many. One transaction.
+
+    Adds and removals keep the figures current by themselves; this is for an owner change, and for
+    a contact whose newest message was removed.
+    """
     owner_list = json.dumps([o.lower() for o in owners])
     with db:
         dirty = db.execute("SELECT COUNT(*) FROM contact_dirty").fetchone()[0]

@@ -196,7 +196,7 @@ class MailIndex:
         started = int(time.time())
         self.store.db.execute("UPDATE sources SET last_sync_start = ? WHERE id = ?", (started, row["id"]))
         report = SourceSync(self.store, writer, row["id"], label, src, row["type"], options, workers,
-                            progress).run()
+                            progress, self.owner).run()
         self.store.db.execute(
             "UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1 WHERE id = ?",
             (int(time.time()), row["id"]))

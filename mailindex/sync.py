@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -141,8 +141,9 @@ class SourceSync:
 
     def __init__(self, store: Store, writer: Writer, source_id: int, label: str, source: Source,
                  source_type: str, options: dict[str, Any], workers: int | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, owners: Sequence[str] = ()) -> None:
         self.store, self.writer, self.sid, self.source = store, writer, source_id, source
+        self.owners = owners  # the mailbox owner's addresses: contacts' figures depend on them
         self.source_type, self.options = source_type, options
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.progress = progress
@@ -337,7 +338,7 @@ class SourceSync:
             rowids = dict(db.execute(
                 f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
                 list(records)).fetchall()) if records else {}
-            contacts.add_messages(db, [(rowids[mid], records[mid]) for mid in new_rows])
+            contacts.add_messages(db, [(rowids[mid], records[mid]) for mid in new_rows], self.owners)
             for mid in new_rows:
                 rec = records[mid]
                 self.threads.add(mid, rec.email_message_id, [*rec.references, *filter(None, [rec.in_reply_to])],
@@ -406,7 +407,7 @@ class SourceSync:
             self.writer.commit()
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
-            contacts.remove_messages(db, orphan_records)
+            contacts.remove_messages(db, orphan_records, self.owners)
             self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
             self.store.set_containers(self.sid, stamps)
