@@ -10,6 +10,7 @@ that moved keeps its id, date_indexed and sort key.
 
 from __future__ import annotations
 
+import collections
 import gc
 import hashlib
 import json
@@ -35,6 +36,7 @@ from mailindex.threads import ThreadStore
 BATCH = 5000
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
 PARSE_WINDOW = 2500  # messages handed to the parser processes at a time (bounds memory)
+PARSE_AHEAD = 3  # windows queued beyond the one being consumed: more than a batch
 MAX_BUFFERED_BYTES = 256 * 2**20
 
 Progress = Callable[[int, int], None]
@@ -218,15 +220,15 @@ class SourceSync:
             ctx = multiprocessing.get_context("forkserver")
             with ctx.Pool(self.workers, _init_worker,
                           (self.source_type, str(self.source.location), self.options)) as pool:
-                # Hand the workers one window ahead of what is being applied, never the whole
-                # list: their results would pile up in memory whenever applying is the slower side.
+                # Keep the workers a batch ahead of what is being applied, never the whole list:
+                # their results would pile up in memory whenever applying is the slower side.
                 windows = [work[i : i + PARSE_WINDOW] for i in range(0, len(work), PARSE_WINDOW)]
-                pending = pool.imap(_parse_work, windows[0], chunksize=32)
-                for window in windows[1:]:
-                    ahead = pool.imap(_parse_work, window, chunksize=32)
-                    yield from pending
-                    pending = ahead
-                yield from pending
+                ahead = collections.deque(pool.imap(_parse_work, w, chunksize=32) for w in windows[:PARSE_AHEAD])
+                for window in windows[PARSE_AHEAD:]:
+                    ahead.append(pool.imap(_parse_work, window, chunksize=32))
+                    yield from ahead.popleft()
+                while ahead:
+                    yield from ahead.popleft()
         else:
             for w in work:
                 yield _parse_work(w, self.source)
