@@ -307,12 +307,16 @@ class SourceSync:
         taken: set[int] = set()
         new_rows: dict[str, tuple[int, int]] = {}
         docs = []
+        wanted = {mid: (rec.date << S.SORT_TIE_BITS) | (int(mid[:5], 16) & ((1 << S.SORT_TIE_BITS) - 1))
+                  for mid, rec in records.items() if mid not in existing}
+        used = self.store.used_sort_keys(list(wanted.values()))  # one query, not one per message
         for mid, rec in records.items():
             if mid in existing:
                 _, sort_key, date_indexed = existing[mid]
             else:
-                wanted = (rec.date << S.SORT_TIE_BITS) | (int(mid[:5], 16) & ((1 << S.SORT_TIE_BITS) - 1))
-                sort_key = self.store.free_sort_key(wanted, taken)
+                sort_key = wanted[mid]
+                if sort_key in used or sort_key in taken:
+                    sort_key = self.store.free_sort_key(sort_key, taken)
                 taken.add(sort_key)
                 date_indexed = self.now
                 new_rows[mid] = (sort_key, date_indexed)

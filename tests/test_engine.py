@@ -10,6 +10,7 @@ import pytest
 from mailindex import (IndexLocked, IntegrityError, MailIndex, MessageNotFound, QueryError, ReadOnlyIndex,
                        SourceFormatError, SourceNotFound)
 from mailindex.plugins import plugin_manager
+from mailindex.record import message_id_for
 from tests import mail
 
 
@@ -180,3 +181,31 @@ def test_second_writer_gets_a_clear_error(mx: MailIndex, tmp_path: Path) -> None
     finally:
         held.close()
     assert mx.sync("p").added == 1
+
+
+def _colliding_pair() -> tuple[bytes, bytes]:
+    """Two messages with the same date whose sort keys would collide (same 20 id bits): a birthday search."""
+    seen: dict[str, bytes] = {}
+    for n in range(20_000):
+        data = mail.message(f"tie {n}", date=1_600_000_000, msgid=f"<tie{n}@test.example>")
+        bits = message_id_for(data)[:5]
+        if bits in seen:
+            return seen[bits], data
+        seen[bits] = data
+    raise AssertionError("no collision in 20,000 messages")
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_colliding_sort_keys_are_moved_apart(tmp_path: Path, together: bool) -> None:
+    first, second = _colliding_pair()
+    root = mail.maildir(tmp_path / "md", {"INBOX": [first, second] if together else [first]})
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mx.index(root, "box")
+        if not together:
+            mail.maildir(tmp_path / "md", {"INBOX": [second]})
+            mx.sync("box")
+        keys = [row[0] for row in mx.store.db.execute("SELECT sort_key FROM messages")]
+        assert len(keys) == len(set(keys)) == 2
+        assert {m["message_id"] for m in mx.messages.list()} == {message_id_for(first), message_id_for(second)}
+        assert [m["message_id"] for m in mx.messages.list(sort_order="asc")] == \
+            [m["message_id"] for m in mx.messages.list()][::-1]

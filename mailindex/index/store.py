@@ -278,6 +278,15 @@ class Store:
     def sort_key(self, rowid: int) -> int:
         return int(self.db.execute("SELECT sort_key FROM messages WHERE id = ?", (rowid,)).fetchone()[0])
 
+    def used_sort_keys(self, keys: Sequence[int]) -> set[int]:
+        """Those of `keys` that a message already has."""
+        out: set[int] = set()
+        for chunk in _chunks(list(keys), 900):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT sort_key FROM messages WHERE sort_key IN ({marks})", chunk)
+            out.update(r[0] for r in rows)
+        return out
+
     def free_sort_key(self, wanted: int, taken: set[int]) -> int:
         """`wanted`, or the next integer after it that no message uses."""
         key = wanted
