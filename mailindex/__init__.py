@@ -14,7 +14,7 @@ from mailindex.sync import SyncReport
 __all__ = [
     "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexLocked",
     "IndexStoreError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
-    "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source", "SourceError",
-    "SourceFormatError", "SourceNotFound", "SyncReport", "default_index_dir", "hookimpl",
+    "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source",
+    "SourceError", "SourceFormatError", "SourceNotFound", "SyncReport", "default_index_dir", "hookimpl",
 ]
 __version__ = "0.1.0"

@@ -270,7 +270,7 @@ COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
     "flags": lambda mx, a: _print_as(mx.messages.flags(a.id), a.json,
                                      lambda f: ", ".join(k for k, v in f.items() if v) or "(none)"),
     "folders": lambda mx, a: _listing(mx.messages.folders(a.id), a.json,
-                                      lambda f: f["name"] + (f"  {f['symbolic_name']}" if "symbolic_name" in f else "")),
+                                      lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip()),
     "thread": _thread,
     "contacts": _contacts,
     "quarantine": lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "

@@ -204,7 +204,8 @@ def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
             FROM rows JOIN address ad ON ad.id = rows.address GROUP BY rows.address""", {"owners": owner_list})
         db.execute("UPDATE contacts SET last_active = MAX(COALESCE(last_sent, 0), COALESCE(last_received, 0)) "
                    f"WHERE email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
-        db.execute(f"DELETE FROM contacts WHERE count = 0 AND email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
+        db.execute(f"DELETE FROM contacts WHERE count = 0 AND email IN "
+                   f"(SELECT email FROM address WHERE id IN {_DIRTY})")
         db.execute("DELETE FROM contact_dirty")
     return int(dirty)
 
@@ -274,7 +275,8 @@ def list_contacts(db: sqlite3.Connection, params: Mapping[str, Any]) -> dict[str
         args.append(after)
     order = f"{sort_by} {sort_order.upper()}" + ("" if sort_by == "email" else f", email {sort_order.upper()}")
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM contacts {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT {_COLUMNS} FROM contacts {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, limit, offset]).fetchall()
     query = {"search": search, "active_before": before, "active_after": after, "sort_by": sort_by,
              "sort_order": sort_order, "limit": limit, "offset": offset}

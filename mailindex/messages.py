@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -100,9 +101,9 @@ class Messages:
             members = self._threads.members(self._threads.thread_of(mid))
         except KeyError:  # indexed before threads were kept: a thread of its own
             members = [mid]
-        rows = self._mx.store.message_rows(members)
-        by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys([sk for _, sk, _ in rows.values()]).values()}
-        records = {mid: decode_record(row[3]) for mid, row in by_mid.items()}
+        sort_keys = [sk for _, sk, _ in self._mx.store.message_rows(members).values()]
+        by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys(sort_keys).values()}
+        records = {key: decode_record(row[3]) for key, row in by_mid.items()}
         order = flatten(jwz_tree(records.values()))
         everyone = [records[m] for m in order]
         person_info: dict[str, dict[str, str]] = {}
@@ -117,7 +118,7 @@ class Messages:
             "messages": self._page_of([by_mid[m] for m in order][page.offset:page.offset + page.limit], inc),
         }
 
-    @property
+    @functools.cached_property
     def _threads(self) -> ThreadStore:
         return ThreadStore(self._mx.store.db)
 
