@@ -21,6 +21,7 @@ def mx(tmp_path: Path) -> MailIndex:
         mail.message("from a subdomain", msgid="<sub@t>", sender="carol@mail.example.com", date=3000, to=to),
         mail.message("from elsewhere", msgid="<other@t>", sender="dave@notexample.com", date=4000, to=to),
         mail.message("(a+)+$ literal", msgid="<meta@t>", date=5000, to=to),
+        mail.message("a" * 40 + "b", msgid="<evil@t>", date=6000, to=to),  # (a+)+$ backtracks 2^40 on it
     ]})
     index = MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False))
     index.index(root, "p")
@@ -41,16 +42,19 @@ def test_name_and_size_must_hold_for_the_same_attachment(mx: MailIndex) -> None:
 def test_domain_matches_subdomains_but_not_lookalikes(mx: MailIndex) -> None:
     # alice@example.com (the default sender) and carol@mail.example.com; not dave@notexample.com
     assert _ids(mx, email="example.com") == _ids(mx, email="@example.com") == \
-        ["<both@t>", "<meta@t>", "<small@t>", "<sub@t>"]
+        ["<both@t>", "<evil@t>", "<meta@t>", "<small@t>", "<sub@t>"]
     assert _ids(mx, email="mail.example.com") == ["<sub@t>"]
     assert _ids(mx, email="notexample.com") == ["<other@t>"]
-    assert len(_ids(mx, email="home.org")) == 5  # every message was sent to that domain
-    assert _ids(mx, email="com") == ["<both@t>", "<meta@t>", "<other@t>", "<small@t>", "<sub@t>"]
+    assert len(_ids(mx, email="home.org")) == 6  # every message was sent to that domain
+    assert _ids(mx, email="com") == ["<both@t>", "<evil@t>", "<meta@t>", "<other@t>", "<small@t>", "<sub@t>"]
 
 
-def test_pathological_regex_runs_on_the_automaton(mx: MailIndex) -> None:
-    # Catastrophic for a backtracking engine; the automaton answers it (and finds nothing here).
+def test_pathological_regex_runs_in_linear_time(mx: MailIndex) -> None:
+    # Catastrophic for a backtracking engine on "a"*40 + "b". The automaton answers the first; the
+    # second has a literal, so its candidates are checked with RE2; both must find nothing.
     assert _ids(mx, subject="/(a+)+$/") == []
+    assert _ids(mx, subject="/aaa(a+)+c$/") == []
+    assert _ids(mx, subject="/^(a+)+b$/") == ["<evil@t>"]
     assert _ids(mx, subject="(a+)+$") == ["<meta@t>"]  # not a regex: a literal substring
 
 
