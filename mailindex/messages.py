@@ -97,10 +97,7 @@ class Messages:
         """
         _, page, inc = parse_params(params, THREAD_PARAMS)
         mid = self._find(message_id)[1]
-        try:
-            members = self._threads.members(self._threads.thread_of(mid))
-        except KeyError:  # indexed before threads were kept: a thread of its own
-            members = [mid]
+        members = self._threads.members(self._threads.thread_of(mid))  # kept with the message, never missing
         sort_keys = [sk for _, sk, _ in self._mx.store.message_rows(members).values()]
         by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys(sort_keys).values()}
         records = {key: decode_record(row[3]) for key, row in by_mid.items()}
