@@ -55,11 +55,23 @@ def terms_query(schema: tantivy.Schema, field: str, values: Sequence[str]) -> Qu
     return Query.term_set_query(schema, field, list(values))
 
 
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # errors become our QueryError, not lines on stderr
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
 def _compile_re2(pattern: str, param: str, value: str) -> Any:
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, options=_RE2_OPTIONS)
     except re2.error as exc:
-        raise QueryError(param, value, f"cannot be run: {exc}") from None
+        problem = exc.args[0] if exc.args else exc
+        if isinstance(problem, bytes):
+            problem = problem.decode("utf-8", "replace")
+        raise QueryError(param, value, f"cannot be run: {problem}") from None
 
 
 def automaton(schema: tantivy.Schema, probe: TermProbe | None, field: str, whole: str,
