@@ -15,7 +15,7 @@ from mailindex.index.store import decode_record
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
-from mailindex.results import body_parts, flags_dict, header_block, headers_dict, message_dict, thumbnail
+from mailindex.results import body_parts, flags_dict, header_block, headers_dict, message_dict, person_info
 from mailindex.threads import ThreadStore, flatten, jwz_tree
 
 if TYPE_CHECKING:
@@ -103,15 +103,9 @@ class Messages:
         records = {key: decode_record(row[3]) for key, row in by_mid.items()}
         order = flatten(jwz_tree(records.values()))
         everyone = [records[m] for m in order]
-        person_info: dict[str, dict[str, str]] = {}
-        for rec in everyone:
-            for addrs in rec.addresses.values():
-                for a in addrs:
-                    if a.email:
-                        person_info.setdefault(a.email, {"thumbnail": thumbnail(a.email)})
         return {
             "email_message_ids": list(dict.fromkeys(r.email_message_id for r in everyone if r.email_message_id)),
-            "person_info": person_info,
+            "person_info": person_info(everyone),
             "messages": self._page_of([by_mid[m] for m in order][page.offset:page.offset + page.limit], inc),
         }
 

@@ -8,6 +8,7 @@ import email.policy
 import functools
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from mailindex.record import Address, Attachment, Record, file_id_for
@@ -76,6 +77,12 @@ def file_dict(message_id: str, f: Attachment) -> dict[str, Any]:
     }
 
 
+def person_info(records: Iterable[Record]) -> dict[str, dict[str, str]]:
+    """`{email: {thumbnail}}` for every address the messages name, first seen first."""
+    emails = dict.fromkeys(a.email for r in records for addrs in r.addresses.values() for a in addrs if a.email)
+    return {e: {"thumbnail": thumbnail(e)} for e in emails}
+
+
 def message_dict(record: Record, *, date_indexed: int, folders: list[str],
                  sources: list[dict[str, str]]) -> dict[str, Any]:
     """The Context.IO message object (without the include_* parts)."""
@@ -84,12 +91,11 @@ def message_dict(record: Record, *, date_indexed: int, folders: list[str],
         if not addrs:
             continue
         addresses[role] = _address(addrs[0]) if role in ("from", "sender") else [_address(a) for a in addrs]
-    emails = dict.fromkeys(a.email for addrs in record.addresses.values() for a in addrs if a.email)
     out: dict[str, Any] = {
         "date": record.date,
         "date_indexed": date_indexed,
         "addresses": addresses,
-        "person_info": {e: {"thumbnail": thumbnail(e)} for e in emails},
+        "person_info": person_info([record]),
         "email_message_id": record.email_message_id,
         "message_id": record.message_id,
         "files": [file_dict(record.message_id, f) for f in record.files],
