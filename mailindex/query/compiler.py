@@ -16,16 +16,10 @@ from mailindex.folders import DELIMITER
 from mailindex.index import schema as S
 from mailindex.query.filters import Filters
 from mailindex.query.patterns import glob_to_regex, int_range_regex, is_regex, parse_regex
-from mailindex.query.regex_plan import TermProbe, automaton, subject_query
+from mailindex.query.regex_plan import TermProbe, automaton, subject_query, terms_query
 
 FLAGGED_NAMES = ("\\Flagged", "\\Starred")
 _STAR_DOT_EXT = re.compile(r"^\*\.([^*?\[\]./]+)$")  # `*.pdf`: the commonest attachment pattern
-
-
-def _any_of(schema: tantivy.Schema, field: str, values: Sequence[str]) -> Query:
-    if len(values) == 1:
-        return Query.term_query(schema, field, values[0])
-    return Query.term_set_query(schema, field, list(values))
 
 
 def _or(queries: Sequence[Query]) -> Query:
@@ -42,14 +36,14 @@ def _contact(schema: tantivy.Schema, values: Sequence[str], owners: Sequence[str
     domains = [v.lstrip("@") for v in values if v not in addrs]
     sender, recipient = [], []
     if addrs:
-        sender.append(_any_of(schema, S.ROLE_FIELDS["from"], addrs))
-        recipient.append(_any_of(schema, S.RECIPIENT, addrs))
+        sender.append(terms_query(schema, S.ROLE_FIELDS["from"], addrs))
+        recipient.append(terms_query(schema, S.RECIPIENT, addrs))
     if domains:
-        sender.append(_any_of(schema, S.FROM_DOMAIN, domains))
-        recipient.append(_any_of(schema, S.RECIPIENT_DOMAIN, domains))
+        sender.append(terms_query(schema, S.FROM_DOMAIN, domains))
+        recipient.append(terms_query(schema, S.RECIPIENT_DOMAIN, domains))
     to_x = _or(recipient)
     if owners:
-        owner = _or([_any_of(schema, S.ROLE_FIELDS["from"], owners), _any_of(schema, S.RECIPIENT, owners)])
+        owner = _or([terms_query(schema, S.ROLE_FIELDS["from"], owners), terms_query(schema, S.RECIPIENT, owners)])
         to_x = _and([to_x, owner])
     return _or([*sender, to_x])
 
@@ -78,10 +72,11 @@ def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query
         pattern = f"(?i){f.file_name[1:-1]}"
     else:
         pattern = f"(?i)^{glob_to_regex('file_name', f.file_name)}$"
-    ahead, behind = (parse_regex("file_name", pattern, reverse=r, shown=f.file_name) for r in (False, True))
+    ahead = parse_regex("file_name", pattern, shown=f.file_name)
     if lo is None and hi is None:  # names alone: far fewer distinct terms than name+size keys
         return automaton(schema, probe, S.FILE_NAME, ahead.whole(), "file_name", f.file_name)
     # A fixed end (`*.pdf`) prunes the walk of the reversed keys; a fixed start that of the keys.
+    behind = parse_regex("file_name", pattern, reverse=True, shown=f.file_name)
     field, rx = (S.FILE_KEY_REV, behind) if behind.fixed > ahead.fixed else (S.FILE_KEY, ahead)
     size = int_range_regex(lo or 0, min(hi if hi is not None else 10**S.SIZE_DIGITS - 1,
                                         10**S.SIZE_DIGITS - 1), S.SIZE_DIGITS)
@@ -92,7 +87,7 @@ def _files(schema: tantivy.Schema, f: Filters, probe: TermProbe | None) -> Query
 def _folder(schema: tantivy.Schema, value: str) -> Query:
     if value.startswith("\\"):
         names = FLAGGED_NAMES if value.lower() in ("\\flagged", "\\starred") else (value,)
-        return _any_of(schema, S.SYMBOLIC, [n for n in names])
+        return terms_query(schema, S.SYMBOLIC, names)
     return Query.term_query(schema, S.FOLDER, normalize_folder(value))
 
 
@@ -126,7 +121,7 @@ def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = 
         clauses.append(_contact(schema, f.email, owners))
     for role, values in (("from", f.from_), ("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
         if values:
-            clauses.append(_any_of(schema, S.ROLE_FIELDS[role], values))
+            clauses.append(terms_query(schema, S.ROLE_FIELDS[role], values))
     if f.subject is not None:
         clauses.append(_subject(schema, f.subject, probe))
     if f.folder is not None:
