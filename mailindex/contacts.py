@@ -96,13 +96,19 @@ def _ids(db: sqlite3.Connection, emails: Iterable[str]) -> dict[str, int]:
                            (json.dumps(list(emails)),)))
 
 
-def _deltas(messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> dict[str, list[Any]]:
+_Named = list[tuple[int, int, dict[str, tuple[int, str]]]]  # (messages.id, date, _roles) per message
+
+
+def _named(messages: Sequence[tuple[int, Record]]) -> _Named:
+    return [(rowid, rec.date, _roles(rec)) for rowid, rec in messages]
+
+
+def _deltas(named: _Named, owners: Sequence[str]) -> dict[str, list[Any]]:
     """What these messages add to each contact: [count, sent, received, sent_from_account, last_sent,
     last_received] (the module docstring says what each means)."""
     own = {o.lower() for o in owners}
     out: dict[str, list[Any]] = {}
-    for _, rec in messages:
-        roles = _roles(rec)
+    for _, date, roles in named:
         by_owner = any(bits & FROM for email, (bits, _) in roles.items() if email in own)
         to_owner = any(bits & RECIPIENT for email, (bits, _) in roles.items() if email in own)
         exchanged = not own or by_owner or to_owner
@@ -116,9 +122,9 @@ def _deltas(messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> di
             d[2] += received
             d[3] += bool(bits & RECIPIENT) and by_owner
             if sent:
-                d[4] = max(d[4] or rec.date, rec.date)
+                d[4] = max(d[4] or date, date)
             if received:
-                d[5] = max(d[5] or rec.date, rec.date)
+                d[5] = max(d[5] or date, date)
     return out
 
 
@@ -127,12 +133,13 @@ def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]],
 
     Inside the caller's transaction; `owners` must be the index's owner (an owner change recomputes all).
     """
-    named = [(email, name, rec.date) for _, rec in messages for email, (_, name) in _roles(rec).items()]
+    named = _named(messages)
     db.executemany("INSERT INTO address (email, name, name_date) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE "
                    "SET name = excluded.name, name_date = excluded.name_date "
-                   "WHERE excluded.name != '' AND excluded.name_date >= address.name_date", named)
-    ids = _ids(db, {email for email, _, _ in named})
-    rows = [(ids[email], rowid, bits) for rowid, rec in messages for email, (bits, _) in _roles(rec).items()]
+                   "WHERE excluded.name != '' AND excluded.name_date >= address.name_date",
+                   [(email, name, date) for _, date, roles in named for email, (_, name) in roles.items()])
+    ids = _ids(db, {email for _, _, roles in named for email in roles})
+    rows = [(ids[email], rowid, bits) for rowid, _, roles in named for email, (bits, _) in roles.items()]
     db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?)", rows)
     db.executemany(
         "INSERT INTO contacts VALUES (?1, (SELECT name FROM address WHERE email = ?1), ?2, ?3, ?4, ?5, ?6, ?7, "
@@ -143,7 +150,7 @@ def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]],
         "last_sent = MAX(COALESCE(last_sent, excluded.last_sent), COALESCE(excluded.last_sent, last_sent)), "
         "last_received = MAX(COALESCE(last_received, excluded.last_received), "
         "COALESCE(excluded.last_received, last_received)), last_active = MAX(last_active, excluded.last_active)",
-        [(email, *d) for email, d in _deltas(messages, owners).items()])
+        [(email, *d) for email, d in _deltas(named, owners).items()])
 
 
 def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> None:
@@ -151,10 +158,11 @@ def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record
 
     A contact whose newest message went is marked for `refresh` to find its new dates.
     """
-    ids = _ids(db, {email for _, rec in messages for email in _roles(rec)})
-    pairs = [(ids[email], rowid) for rowid, rec in messages for email in _roles(rec) if email in ids]
+    named = _named(messages)
+    ids = _ids(db, {email for _, _, roles in named for email in roles})
+    pairs = [(ids[email], rowid) for rowid, _, roles in named for email in roles if email in ids]
     db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
-    deltas = _deltas(messages, owners)
+    deltas = _deltas(named, owners)
     db.executemany("UPDATE contacts SET count = count - ?, sent_count = sent_count - ?, "
                    "received_count = received_count - ?, sent_from_account_count = sent_from_account_count - ? "
                    "WHERE email = ?", [(*d[:4], email) for email, d in deltas.items()])
