@@ -1,10 +1,14 @@
 """mailindex: make mailboxes on disk searchable offline (Context.IO 2.0 message API)."""
 
+from mailindex.account_sources import Sources
+from mailindex.accounts import Account, Accounts
+from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
 from mailindex.engine import MailIndex, default_index_dir
-from mailindex.errors import (ConcurrentChange, ContactNotFound, IndexLocked, IndexStoreError, IndexVersionError,
-                              IntegrityError, MailindexError, MessageNotFound, NotFound, PluginError, QueryError,
-                              ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound)
+from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNotFound, ConnectTokenUnusable,
+                              ContactNotFound, IndexLocked, IndexStoreError, IndexVersionError, IntegrityError,
+                              MailindexError, MessageNotFound, NotFound, PluginError, QueryError, ReadOnlyIndex,
+                              SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
 from mailindex.hookspecs import hookimpl
 from mailindex.messages import Messages
 from mailindex.record import Address, Attachment, Record
@@ -12,6 +16,8 @@ from mailindex.sources.base import Container, Entry, RawMessage, Source
 from mailindex.sync import SyncReport
 
 __all__ = [
+    "Account", "AccountNotFound", "Accounts", "ConnectTokenNotFound", "ConnectTokenUnusable", "ConnectTokens",
+    "Sources", "SourceUnavailable",
     "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexLocked",
     "IndexStoreError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
     "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source",

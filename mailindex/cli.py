@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mailindex.accounts import Account
 from mailindex.engine import MailIndex, default_index_dir
 from mailindex.errors import MailindexError
 from mailindex.plugins import list_plugins
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"index directory (default: {default_index_dir()})")
     common.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
                         help="open the index for reading only; any write is refused")
+    common.add_argument("--account", metavar="ID", default=argparse.SUPPRESS,
+                        help="the account to work in (default: the index's default account)")
     parser = argparse.ArgumentParser(
         prog="mailindex", parents=[common], epilog=EPILOG,
         description="Index Maildir, mbox and .eml mail on disk and search it offline (Context.IO 2.0 filters).")
@@ -80,13 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = sub.add_parser("sync", parents=[common], help="sync one source, or all of them",
-                       description="Apply new, changed and vanished messages of registered sources.")
+                       description="Apply new, changed and vanished messages of registered sources: one source "
+                                   "of the account by LABEL, else every enabled source (of --account, or of "
+                                   "every account).")
     p.add_argument("label", nargs="?")
     p.add_argument("--workers", type=int)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("sources", parents=[common], help="list sources and their sync state")
-    p.add_argument("--json", action="store_true")
+    _accounts_parser(sub, common)
+    _sources_parser(sub, common)
+    _tokens_parser(sub, common)
 
     p = sub.add_parser("search", parents=[common], help="list messages matching Context.IO filters",
                        description="Comma-separated values within a filter are OR; several filters are AND. "
@@ -167,6 +173,104 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _accounts_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("accounts", parents=[common], help="create, list, show, update, suspend, delete accounts",
+                       description="An account owns sources; its email addresses decide what sent and received "
+                                   "mean. Without an action: list.")
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    p.add_argument("--json", action="store_true")
+    a = acts.add_parser("list", parents=[common], help="accounts, oldest first")
+    a.add_argument("--email", help="only accounts with this owner address")
+    a.add_argument("--status", help="only accounts with a source in this status (OK, DISABLED, ...)")
+    a.add_argument("--status-ok", type=int, choices=[0, 1], help="1: every source OK; 0: some source not OK")
+    a.add_argument("--limit", type=int, help="1..100 (default 100)")
+    a.add_argument("--offset", type=int)
+    a.add_argument("--json", action="store_true")
+    a = acts.add_parser("create", parents=[common], help="a new account (no sources yet)")
+    a.add_argument("--email", metavar="ADDR[,ADDR...]", help="the owner's addresses")
+    a.add_argument("--first-name", default="")
+    a.add_argument("--last-name", default="")
+    a.add_argument("--json", action="store_true")
+    for name, what in (("get", "one account"), ("suspend", "stop syncing an account"),
+                       ("delete", "remove an account, its sources and their messages from the index")):
+        a = acts.add_parser(name, parents=[common], help=what)
+        a.add_argument("id")
+        a.add_argument("--json", action="store_true")
+    a = acts.add_parser("update", parents=[common], help="change names, owner addresses or suspension")
+    a.add_argument("id")
+    a.add_argument("--first-name")
+    a.add_argument("--last-name")
+    a.add_argument("--email-addresses", metavar="ADDR[,ADDR...]", help="replace the owner's addresses")
+    a.add_argument("--suspended", type=int, choices=[0, 1], help="1 suspends, 0 resumes")
+    a.add_argument("--json", action="store_true")
+
+
+def _option_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument(f"--{prefix}sync-all-folders", type=int, choices=[0, 1],
+                   help="1: also sync trash, drafts and junk folders (default 0)")
+    p.add_argument(f"--{prefix}sync-flags", type=int, choices=[0, 1],
+                   help="1: keep flags in the index, for folder=\\Flagged (default 0)")
+    p.add_argument(f"--{prefix}raw-file-list", type=int, choices=[0, 1],
+                   help="1: list signature images and other small inline images in files (default 0)")
+
+
+def _sources_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sources", parents=[common], help="add, list, show, update, delete an account's sources",
+                       description="Sources of the account (--account, else the default one). \"0\" names the "
+                                   "first source. Without an action: list.")
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    p.add_argument("--json", action="store_true")
+    a = acts.add_parser("list", parents=[common], help="sources with status and sync state")
+    a.add_argument("--json", action="store_true")
+    a = acts.add_parser("add", parents=[common], help="register mail at PATH (does not sync; see `sync`)")
+    a.add_argument("path")
+    a.add_argument("--label", help="default: derived from the path")
+    a.add_argument("--type", help="maildir, mbox, eml, or a plugin's type; detected by default")
+    _option_args(a)
+    a.add_argument("--json", action="store_true")
+    for name, what in (("get", "one source"), ("delete", "remove a source and its messages from the index")):
+        a = acts.add_parser(name, parents=[common], help=what)
+        a.add_argument("label")
+        a.add_argument("--json", action="store_true")
+    a = acts.add_parser("update", parents=[common], help="change a source's status or options")
+    a.add_argument("label")
+    a.add_argument("--status", choices=["OK", "TEMP_DISABLED", "DISABLED"])
+    _option_args(a)
+    a.add_argument("--json", action="store_true")
+
+
+def _tokens_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("connect-tokens", parents=[common], help="one-time tokens that connect someone's mail",
+                       description="With --account, tokens that add a source to that account; without, tokens "
+                                   "whose redemption creates an account. Unused tokens expire after 24 hours. "
+                                   "Without an action: list.")
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    p.add_argument("--json", action="store_true")
+    a = acts.add_parser("list", parents=[common], help="tokens, oldest first")
+    a.add_argument("--json", action="store_true")
+    a = acts.add_parser("create", parents=[common], help="a new token")
+    a.add_argument("--callback-url", required=True, help="http(s) URL the connecting user is sent back to")
+    a.add_argument("--email")
+    a.add_argument("--first-name", default="")
+    a.add_argument("--last-name", default="")
+    a.add_argument("--source-callback-url", help="http(s) URL that gets a POST when the initial sync is done")
+    _option_args(a, "source-")
+    a.add_argument("--json", action="store_true")
+    for name, what in (("get", "one token"), ("delete", "forget a token")):
+        a = acts.add_parser(name, parents=[common], help=what)
+        a.add_argument("token")
+        a.add_argument("--json", action="store_true")
+    a = acts.add_parser("redeem", parents=[common], help="connect the mail at PATH through a token, and sync it")
+    a.add_argument("token")
+    a.add_argument("path")
+    a.add_argument("--label")
+    a.add_argument("--type")
+    a.add_argument("--email", help="the owner's address, when the token has none")
+    a.add_argument("--first-name")
+    a.add_argument("--last-name")
+    a.add_argument("--json", action="store_true")
+
+
 def _listing(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
     if as_json:
         _print_json(rows)
@@ -189,19 +293,19 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
 def _search(mx: MailIndex, args: argparse.Namespace) -> None:
     filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
     if args.count:
-        print(mx.messages.count(**filters))
+        print(_acct(mx, args).messages.count(**filters))
         return
     includes = _includes(args)
     if args.all:
-        messages = list(mx.messages.iter(sort_order=args.sort_order, **filters, **includes))
+        messages = list(_acct(mx, args).messages.iter(sort_order=args.sort_order, **filters, **includes))
     else:
-        messages = mx.messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
+        messages = _acct(mx, args).messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
                                     **filters, **includes)
     _print_json(messages) if args.json else _table(messages)
 
 
 def _body(mx: MailIndex, args: argparse.Namespace) -> None:
-    parts = mx.messages.body(args.id, args.body_type)
+    parts = _acct(mx, args).messages.body(args.id, args.body_type)
     if args.json:
         _print_json(parts)
         return
@@ -210,7 +314,7 @@ def _body(mx: MailIndex, args: argparse.Namespace) -> None:
 
 
 def _headers(mx: MailIndex, args: argparse.Namespace) -> None:
-    headers = mx.messages.headers(args.id, raw=args.raw)
+    headers = _acct(mx, args).messages.headers(args.id, raw=args.raw)
     if args.json:
         _print_json(headers)
     elif isinstance(headers, str):
@@ -222,14 +326,14 @@ def _headers(mx: MailIndex, args: argparse.Namespace) -> None:
 
 
 def _thread(mx: MailIndex, args: argparse.Namespace) -> None:
-    thread = mx.messages.thread(args.id, limit=args.limit, offset=args.offset, **_includes(args))
+    thread = _acct(mx, args).messages.thread(args.id, limit=args.limit, offset=args.offset, **_includes(args))
     _print_json(thread) if args.json else _table(thread["messages"])
 
 
 def _contacts(mx: MailIndex, args: argparse.Namespace) -> None:
     if args.email:
-        contact = mx.contacts.get(args.email)
-        messages = mx.contacts.messages(args.email, limit=args.limit, offset=args.offset)
+        contact = _acct(mx, args).contacts.get(args.email)
+        messages = _acct(mx, args).contacts.messages(args.email, limit=args.limit, offset=args.offset)
         if args.json:
             _print_json({**contact, "messages": messages})
             return
@@ -240,7 +344,7 @@ def _contacts(mx: MailIndex, args: argparse.Namespace) -> None:
         return
     params = {"search": args.search, "active_before": args.active_before, "active_after": args.active_after,
               "sort_by": args.sort_by, "sort_order": args.sort_order, "limit": args.limit, "offset": args.offset}
-    found = mx.contacts.list(**params)
+    found = _acct(mx, args).contacts.list(**params)
     if args.json:
         _print_json(found)
         return
@@ -255,21 +359,120 @@ def _print_as(value: Any, as_json: bool, line: Callable[[Any], str]) -> None:
     _print_json(value) if as_json else print(line(value))
 
 
+def _acct(mx: MailIndex, args: argparse.Namespace) -> Account:
+    account = getattr(args, "account", None)
+    return mx.account(account) if account else mx.default_account
+
+
+def _options(args: argparse.Namespace, prefix: str = "") -> dict[str, int]:
+    names = ("sync_all_folders", "sync_flags", "raw_file_list")
+    return {prefix + n: getattr(args, prefix + n) for n in names if getattr(args, prefix + n, None) is not None}
+
+
+def _account_line(a: dict[str, Any]) -> str:
+    state = f"suspended {_when(a['suspended'])}" if a["suspended"] else "active"
+    name = f"{a['first_name']} {a['last_name']}".strip() or "-"
+    return (f"{a['id']}  {','.join(a['email_addresses']) or '-':<30} {name:<20} {len(a['sources'])} sources  "
+            f"{a['nb_messages']:,} messages  {state}")
+
+
+def _accounts(mx: MailIndex, a: argparse.Namespace) -> None:
+    action = a.action or "list"
+    if action == "list":
+        rows = mx.accounts.list(email=getattr(a, "email", None), status=getattr(a, "status", None),
+                                status_ok=getattr(a, "status_ok", None), limit=getattr(a, "limit", None),
+                                offset=getattr(a, "offset", None))
+        _listing(rows, a.json, _account_line)
+        return
+    result = {
+        "create": lambda: mx.accounts.create(email=a.email, first_name=a.first_name, last_name=a.last_name),
+        "get": lambda: mx.accounts.get(a.id),
+        "update": lambda: mx.accounts.update(a.id, first_name=a.first_name, last_name=a.last_name,
+                                             email_addresses=a.email_addresses, suspended=a.suspended),
+        "suspend": lambda: mx.accounts.suspend(a.id),
+        "delete": lambda: mx.accounts.delete(a.id),
+    }[action]()
+    _print_as(result, a.json, lambda r: "deleted" if action == "delete" else _account_line(r))
+
+
+def _source_line(s: dict[str, Any]) -> str:
+    return (f"{s['label']:<20} {s['type']:<8} {s['status']:<14} {s['location']}  "
+            f"last sync {_when(s['sync']['last_sync_stop'])}")
+
+
+def _sources(mx: MailIndex, a: argparse.Namespace) -> None:
+    sources = _acct(mx, a).sources
+    action = a.action or "list"
+    if action == "list":
+        _listing(sources.list(), a.json, _source_line)
+        return
+    result = {
+        "add": lambda: sources.add(a.path, label=a.label, type=a.type, **_options(a)),
+        "get": lambda: sources.get(a.label),
+        "update": lambda: sources.update(a.label, status=a.status, **_options(a)),
+        "delete": lambda: sources.delete(a.label),
+    }[action]()
+    _print_as(result, a.json, lambda r: "deleted" if action == "delete" else _source_line(r))
+
+
+def _token_line(t: dict[str, Any]) -> str:
+    state = f"used {_when(t['used'])} by account {t['account'].get('id', '?')}" if t["used"] \
+        else f"expires {_when(t['expires'])}"
+    return f"{t['token']}  {t['email'] or '-':<28} {state}"
+
+
+def _tokens(mx: MailIndex, a: argparse.Namespace) -> None:
+    tokens = _acct(mx, a).connect_tokens if getattr(a, "account", None) else mx.connect_tokens
+    action = a.action or "list"
+    if action == "list":
+        _listing(tokens.list(), a.json, _token_line)
+        return
+    if action == "create":
+        made = tokens.create(a.callback_url, email=a.email, first_name=a.first_name, last_name=a.last_name,
+                             source_callback_url=a.source_callback_url, **_options(a, "source_"))
+        _print_as(made, a.json, lambda r: r["token"])
+        return
+    if action == "redeem":
+        done = tokens.redeem(a.token, a.path, label=a.label, type=a.type, email=a.email, first_name=a.first_name,
+                             last_name=a.last_name)
+        _print_as(done, a.json, lambda r: f"account {r['account']['id']}: {r['sync']['added']:,} messages "
+                                          f"added from {r['account']['sources'][-1]['label']}")
+        return
+    result = tokens.get(a.token) if action == "get" else tokens.delete(a.token)
+    _print_as(result, a.json, lambda r: "deleted" if action == "delete" else _token_line(r))
+
+
+def _sync(mx: MailIndex, a: argparse.Namespace) -> None:
+    progress = ProgressLine("syncing")
+    if a.label is None and not getattr(a, "account", None):
+        report = mx.sync(workers=a.workers, progress=progress)  # every account
+    else:
+        report = _acct(mx, a).sync(a.label, workers=a.workers, progress=progress)
+    _report(report.to_dict(), a.json)
+
+
+def _index(mx: MailIndex, a: argparse.Namespace) -> None:
+    account = _acct(mx, a)
+    if a.owner:
+        mx.accounts.update(account.id, email_addresses=a.owner)
+    report = account.index(a.path, a.source, a.type, workers=a.workers, progress=ProgressLine("indexing"))
+    _report(report.to_dict(), a.json)
+
+
 COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
-    "index": lambda mx, a: _report(mx.index(a.path, a.source, a.type, workers=a.workers,
-                                            progress=ProgressLine("indexing")).to_dict(), a.json),
-    "sync": lambda mx, a: _report(mx.sync(a.label, workers=a.workers, progress=ProgressLine("syncing")).to_dict(),
-                                  a.json),
-    "sources": lambda mx, a: _listing(mx.sources(), a.json, lambda s: f"{s['label']:<20} {s['type']:<8} "
-                                      f"{s['location']}  last sync {_when(s['sync']['last_sync_stop'])}"),
+    "index": _index,
+    "sync": _sync,
+    "accounts": _accounts,
+    "sources": _sources,
+    "connect-tokens": _tokens,
     "search": _search,
-    "show": lambda mx, a: _print_as(mx.messages.get(a.id, **_includes(a)), a.json, _show),
-    "source": lambda mx, a: sys.stdout.buffer.write(mx.messages.source(a.id)),
+    "show": lambda mx, a: _print_as(_acct(mx, a).messages.get(a.id, **_includes(a)), a.json, _show),
+    "source": lambda mx, a: sys.stdout.buffer.write(_acct(mx, a).messages.source(a.id)),
     "body": _body,
     "headers": _headers,
-    "flags": lambda mx, a: _print_as(mx.messages.flags(a.id), a.json,
+    "flags": lambda mx, a: _print_as(_acct(mx, a).messages.flags(a.id), a.json,
                                      lambda f: ", ".join(k for k, v in f.items() if v) or "(none)"),
-    "folders": lambda mx, a: _listing(mx.messages.folders(a.id), a.json,
+    "folders": lambda mx, a: _listing(_acct(mx, a).messages.folders(a.id), a.json,
                                       lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip()),
     "thread": _thread,
     "contacts": _contacts,
@@ -281,9 +484,7 @@ COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
 
 
 def run(args: argparse.Namespace) -> int:
-    owner = getattr(args, "owner", None)
-    with MailIndex(getattr(args, "index", None), read_only=getattr(args, "read_only", False),
-                   owner=[o for o in owner.split(",") if o.strip()] if owner else None) as mx:
+    with MailIndex(getattr(args, "index", None), read_only=getattr(args, "read_only", False)) as mx:
         COMMANDS[args.command](mx, args)
     return 0
 

@@ -1,12 +1,13 @@
-"""Contacts: every correspondent of the mailbox, with counts relative to its owner.
+"""Contacts: every correspondent of an account, with counts relative to its owner.
 
-Each message leaves one row per address it names (with that address's roles)
-and adds its share to each contact's figures in `contacts`, so listing
-contacts is one indexed query and a sync costs what it adds, not what the
-contacts already have. The rows let `refresh` recompute a contact from
-scratch when the owner changes or a contact's newest message goes.
+Each message leaves one row per address it names (with that address's roles),
+and adds its share to each contact's figures in `contacts` of every account
+it enters (through a source of that account), so listing contacts is one
+indexed query and a sync costs what it adds, not what the contacts already
+have. The rows let `refresh` recompute a contact from scratch when the owner
+changes or a contact's newest message goes.
 
-What the figures mean (the owner is the index's or account's own addresses):
+What the figures mean (the owner is the account's `email_addresses`):
 - `received_count`: messages from the contact;
 - `sent_count`: messages to the contact (To, Cc or Bcc) that the owner sent
   or also received: mail exchanged with the owner (all of them when no owner
@@ -31,7 +32,7 @@ from mailindex.record import Record
 from mailindex.results import thumbnail
 
 if TYPE_CHECKING:
-    from mailindex.engine import MailIndex
+    from mailindex.accounts import Account
 
 FROM, TO, CC, BCC = 1, 2, 4, 8
 RECIPIENT = TO | CC | BCC
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS message_address (
     PRIMARY KEY (address, message)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contacts (
-    email TEXT PRIMARY KEY,
+    account TEXT NOT NULL,  -- figures are per account: they depend on its owner and its messages
+    email TEXT NOT NULL,
     name TEXT NOT NULL,
     count INTEGER NOT NULL,
     sent_count INTEGER NOT NULL,
@@ -59,13 +61,15 @@ CREATE TABLE IF NOT EXISTS contacts (
     sent_from_account_count INTEGER NOT NULL,
     last_sent INTEGER,
     last_received INTEGER,
-    last_active INTEGER
+    last_active INTEGER,
+    PRIMARY KEY (account, email)
 );
-CREATE INDEX IF NOT EXISTS contacts_by_count ON contacts (count);
-CREATE INDEX IF NOT EXISTS contacts_by_sent ON contacts (sent_count);
-CREATE INDEX IF NOT EXISTS contacts_by_received ON contacts (received_count);
-CREATE INDEX IF NOT EXISTS contacts_by_active ON contacts (last_active);
-CREATE TABLE IF NOT EXISTS contact_dirty (address INTEGER PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS contacts_by_count ON contacts (account, count);
+CREATE INDEX IF NOT EXISTS contacts_by_sent ON contacts (account, sent_count);
+CREATE INDEX IF NOT EXISTS contacts_by_received ON contacts (account, received_count);
+CREATE INDEX IF NOT EXISTS contacts_by_active ON contacts (account, last_active);
+CREATE TABLE IF NOT EXISTS contact_dirty (account TEXT NOT NULL, address INTEGER NOT NULL,
+                                          PRIMARY KEY (account, address)) WITHOUT ROWID;
 """
 
 SORT_BY = ("email", "count", "received_count", "sent_count")
@@ -73,7 +77,8 @@ LIST_PARAMS = ("search", "active_before", "active_after", "sort_by", "sort_order
 
 _JSON_LIST = "(SELECT value FROM json_each(?))"
 _OWNER_IDS = "(SELECT id FROM address WHERE email IN (SELECT value FROM json_each(:owners)))"
-_DIRTY = "(SELECT address FROM contact_dirty)"
+_DIRTY = "(SELECT address FROM contact_dirty WHERE account = :account)"
+_IN_ACCOUNT = "(SELECT l.message FROM locations l JOIN sources s ON s.id = l.source_id WHERE s.account = :account)"
 
 
 def create_tables(db: sqlite3.Connection) -> None:
@@ -128,11 +133,8 @@ def _deltas(named: _Named, owners: Sequence[str]) -> dict[str, list[Any]]:
     return out
 
 
-def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> None:
-    """Record new messages, (messages.id, record) pairs, and add them to their contacts' figures.
-
-    Inside the caller's transaction; `owners` must be the index's owner (an owner change recomputes all).
-    """
+def record_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
+    """Keep the addresses of new message rows, (messages.id, record) pairs. Inside the caller's transaction."""
     named = _named(messages)
     db.executemany("INSERT INTO address (email, name, name_date) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE "
                    "SET name = excluded.name, name_date = excluded.name_date "
@@ -141,54 +143,77 @@ def add_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]],
     ids = _ids(db, {email for _, _, roles in named for email in roles})
     rows = [(ids[email], rowid, bits) for rowid, _, roles in named for email, (bits, _) in roles.items()]
     db.executemany("INSERT OR REPLACE INTO message_address VALUES (?, ?, ?)", rows)
+
+
+def forget_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
+    """Drop the address rows of deleted message rows (after they left every account)."""
+    named = _named(messages)
+    ids = _ids(db, {email for _, _, roles in named for email in roles})
+    pairs = [(ids[email], rowid) for rowid, _, roles in named for email in roles if email in ids]
+    db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
+
+
+def add_to_account(db: sqlite3.Connection, account: str, messages: Sequence[tuple[int, Record]],
+                   owners: Sequence[str]) -> None:
+    """Messages entered the account (their first location in it): add them to its contacts' figures.
+
+    Inside the caller's transaction, after `record_messages`; `owners` are the account's addresses.
+    """
     db.executemany(
-        "INSERT INTO contacts VALUES (?1, (SELECT name FROM address WHERE email = ?1), ?2, ?3, ?4, ?5, ?6, ?7, "
-        "MAX(COALESCE(?6, 0), COALESCE(?7, 0))) ON CONFLICT (email) DO UPDATE SET name = excluded.name, "
+        "INSERT INTO contacts VALUES (?1, ?2, (SELECT name FROM address WHERE email = ?2), ?3, ?4, ?5, ?6, ?7, ?8, "
+        "MAX(COALESCE(?7, 0), COALESCE(?8, 0))) ON CONFLICT (account, email) DO UPDATE SET name = excluded.name, "
         "count = count + excluded.count, sent_count = sent_count + excluded.sent_count, "
         "received_count = received_count + excluded.received_count, "
         "sent_from_account_count = sent_from_account_count + excluded.sent_from_account_count, "
         "last_sent = MAX(COALESCE(last_sent, excluded.last_sent), COALESCE(excluded.last_sent, last_sent)), "
         "last_received = MAX(COALESCE(last_received, excluded.last_received), "
         "COALESCE(excluded.last_received, last_received)), last_active = MAX(last_active, excluded.last_active)",
-        [(email, *d) for email, d in _deltas(named, owners).items()])
+        [(account, email, *d) for email, d in _deltas(_named(messages), owners).items()])
 
 
-def remove_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]], owners: Sequence[str]) -> None:
-    """Forget removed messages, (messages.id, record) pairs, and take them out of their contacts' figures.
+def remove_from_account(db: sqlite3.Connection, account: str, messages: Sequence[tuple[int, Record]],
+                        owners: Sequence[str]) -> None:
+    """Messages left the account (their last location in it went): take them out of its contacts' figures.
 
     A contact whose newest message went is marked for `refresh` to find its new dates.
     """
-    named = _named(messages)
-    ids = _ids(db, {email for _, _, roles in named for email in roles})
-    pairs = [(ids[email], rowid) for rowid, _, roles in named for email in roles if email in ids]
-    db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
-    deltas = _deltas(named, owners)
+    deltas = _deltas(_named(messages), owners)
     db.executemany("UPDATE contacts SET count = count - ?, sent_count = sent_count - ?, "
                    "received_count = received_count - ?, sent_from_account_count = sent_from_account_count - ? "
-                   "WHERE email = ?", [(*d[:4], email) for email, d in deltas.items()])
-    db.executemany("INSERT OR IGNORE INTO contact_dirty SELECT id FROM address WHERE email = ?1 AND EXISTS ("
-                   "SELECT 1 FROM contacts WHERE email = ?1 AND (last_sent <= ?2 OR last_received <= ?3))",
-                   [(email, d[4], d[5]) for email, d in deltas.items()])
-    db.executemany("DELETE FROM contacts WHERE email = ? AND count <= 0", [(email,) for email in deltas])
+                   "WHERE account = ? AND email = ?", [(*d[:4], account, email) for email, d in deltas.items()])
+    db.executemany("INSERT OR IGNORE INTO contact_dirty SELECT ?1, id FROM address WHERE email = ?2 AND EXISTS ("
+                   "SELECT 1 FROM contacts WHERE account = ?1 AND email = ?2 AND (last_sent <= ?3 OR "
+                   "last_received <= ?4))", [(account, email, d[4], d[5]) for email, d in deltas.items()])
+    db.executemany("DELETE FROM contacts WHERE account = ? AND email = ? AND count <= 0",
+                   [(account, email) for email in deltas])
 
 
-def mark_all_dirty(db: sqlite3.Connection) -> None:
-    """The owner changed: every contact's figures must be computed again."""
-    db.execute("INSERT OR IGNORE INTO contact_dirty SELECT id FROM address")
+def mark_all_dirty(db: sqlite3.Connection, account: str) -> None:
+    """The account's owner changed: every one of its contacts' figures must be computed again."""
+    db.execute("INSERT OR IGNORE INTO contact_dirty SELECT DISTINCT :account, address FROM message_address "
+               f"WHERE message IN {_IN_ACCOUNT}", {"account": account})
 
 
-def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
-    """Recompute from scratch the figures of every contact marked dirty; returns how many. One transaction.
+def drop_account(db: sqlite3.Connection, account: str) -> None:
+    """Forget an account's contact figures (the account is being deleted)."""
+    db.execute("DELETE FROM contacts WHERE account = ?", (account,))
+    db.execute("DELETE FROM contact_dirty WHERE account = ?", (account,))
 
-    Adds and removals keep the figures current by themselves; this is for an owner change, and for
-    a contact whose newest message was removed.
+
+def refresh(db: sqlite3.Connection, account: str, owners: Sequence[str]) -> int:
+    """Recompute from scratch the figures of the account's contacts marked dirty; returns how many.
+
+    One transaction. Adds and removals keep the figures current by themselves; this is for an owner
+    change, and for a contact whose newest message was removed.
     """
     owner_list = json.dumps([o.lower() for o in owners])
+    args = {"owners": owner_list, "account": account}
     with db:
-        dirty = db.execute("SELECT COUNT(*) FROM contact_dirty").fetchone()[0]
+        dirty = db.execute("SELECT COUNT(*) FROM contact_dirty WHERE account = ?", (account,)).fetchone()[0]
         if not dirty:
             return 0
-        db.execute(f"DELETE FROM contacts WHERE email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
+        db.execute(f"DELETE FROM contacts WHERE account = :account AND email IN "
+                   f"(SELECT email FROM address WHERE id IN {_DIRTY})", args)
         db.execute(f"""
             WITH own AS (
                 SELECT message, MAX(role & {FROM} != 0) AS by_owner, MAX(role & {RECIPIENT} != 0) AS to_owner
@@ -199,9 +224,9 @@ def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
                             ELSE COALESCE(o.by_owner, 0) OR COALESCE(o.to_owner, 0) END AS exchanged,
                        COALESCE(o.by_owner, 0) AS by_owner
                 FROM message_address a JOIN messages m ON m.id = a.message LEFT JOIN own o ON o.message = a.message
-                WHERE a.address IN {_DIRTY} AND a.address NOT IN {_OWNER_IDS})
+                WHERE a.address IN {_DIRTY} AND a.address NOT IN {_OWNER_IDS} AND a.message IN {_IN_ACCOUNT})
             INSERT INTO contacts
-            SELECT ad.email, ad.name,
+            SELECT :account, ad.email, ad.name,
                    SUM(role & {FROM} != 0 OR (role & {RECIPIENT} != 0 AND exchanged)),
                    SUM(role & {RECIPIENT} != 0 AND exchanged),
                    SUM(role & {FROM} != 0),
@@ -209,31 +234,32 @@ def refresh(db: sqlite3.Connection, owners: Sequence[str]) -> int:
                    MAX(CASE WHEN role & {RECIPIENT} != 0 AND exchanged THEN date END),
                    MAX(CASE WHEN role & {FROM} != 0 THEN date END),
                    NULL
-            FROM rows JOIN address ad ON ad.id = rows.address GROUP BY rows.address""", {"owners": owner_list})
+            FROM rows JOIN address ad ON ad.id = rows.address GROUP BY rows.address""", args)
         db.execute("UPDATE contacts SET last_active = MAX(COALESCE(last_sent, 0), COALESCE(last_received, 0)) "
-                   f"WHERE email IN (SELECT email FROM address WHERE id IN {_DIRTY})")
-        db.execute(f"DELETE FROM contacts WHERE count = 0 AND email IN "
-                   f"(SELECT email FROM address WHERE id IN {_DIRTY})")
-        db.execute("DELETE FROM contact_dirty")
+                   f"WHERE account = :account AND email IN (SELECT email FROM address WHERE id IN {_DIRTY})", args)
+        db.execute(f"DELETE FROM contacts WHERE account = :account AND count = 0 AND email IN "
+                   f"(SELECT email FROM address WHERE id IN {_DIRTY})", args)
+        db.execute("DELETE FROM contact_dirty WHERE account = ?", (account,))
     return int(dirty)
 
 
 class Contacts:
-    """The Context.IO contacts resource of an index."""
+    """The Context.IO contacts resource of one account."""
 
-    def __init__(self, mx: "MailIndex") -> None:
-        self._mx = mx
+    def __init__(self, account: "Account") -> None:
+        self._account = account
 
     def list(self, **params: Any) -> dict[str, Any]:
         """`{query, matches}`: correspondents filtered by `search`, `active_before`/`active_after`, sorted by
         `sort_by` (email, count, received_count, sent_count) and `sort_order`, paged by `limit` (1..100) and
         `offset`."""
-        return list_contacts(self._mx.store.db, params)
+        return list_contacts(self._account.db, self._account.id, params)
 
     def get(self, email: str) -> dict[str, Any]:
-        """One contact's figures; ContactNotFound when no message names the address."""
+        """One contact's figures; ContactNotFound when no message of the account names the address."""
         address = text_param("email", email).lower()
-        row = self._mx.store.db.execute(f"SELECT {_COLUMNS} FROM contacts WHERE email = ?", (address,)).fetchone()
+        row = self._account.db.execute(f"SELECT {_COLUMNS} FROM contacts WHERE account = ? AND email = ?",
+                                       (self._account.id, address)).fetchone()
         if row is None:
             raise ContactNotFound(address)
         return _contact(row)
@@ -242,7 +268,7 @@ class Contacts:
         """The latest messages exchanged with a contact: from it, to it, or to both it and the owner.
 
         Takes `limit`, `offset` and the include options of a message list."""
-        return self._mx.messages.list(email=email, **params)
+        return self._account.messages.list(email=email, **params)
 
 
 _COLUMNS = "email, name, count, sent_count, received_count, sent_from_account_count, last_sent, last_received"
@@ -253,8 +279,8 @@ def _contact(r: Sequence[Any]) -> dict[str, Any]:
             "sent_from_account_count": r[5], "thumbnail": thumbnail(r[0]), "last_sent": r[6], "last_received": r[7]}
 
 
-def list_contacts(db: sqlite3.Connection, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The Context.IO contacts list: `{query, matches}`."""
+def list_contacts(db: sqlite3.Connection, account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Context.IO contacts list of one account: `{query, matches}`."""
     p = {k: v for k, v in params.items() if v is not None}
     unknown = [k for k in p if k not in LIST_PARAMS]
     if unknown:
@@ -270,8 +296,8 @@ def list_contacts(db: sqlite3.Connection, params: Mapping[str, Any]) -> dict[str
     offset = int_param("offset", p.get("offset", 0), 0)
     before = int_param("active_before", p["active_before"]) if "active_before" in p else None
     after = int_param("active_after", p["active_after"]) if "active_after" in p else None
-    where: list[str] = []
-    args: list[Any] = []
+    where = ["account = ?"]
+    args: list[Any] = [account]
     if search is not None:
         where.append("(instr(email, ?) > 0 OR instr(lower(name), ?) > 0)")
         args += [search, search]
@@ -283,7 +309,7 @@ def list_contacts(db: sqlite3.Connection, params: Mapping[str, Any]) -> dict[str
         args.append(after)
     order = f"{sort_by} {sort_order.upper()}" + ("" if sort_by == "email" else f", email {sort_order.upper()}")
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM contacts {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"SELECT {_COLUMNS} FROM contacts WHERE {' AND '.join(where)} "
         f"ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, limit, offset]).fetchall()
     query = {"search": search, "active_before": before, "active_after": after, "sort_by": sort_by,

@@ -1,20 +1,22 @@
-"""MailIndex: an index directory, its sources and syncing; its resources hang off it."""
+"""MailIndex: an index directory, its accounts and syncing; the resources hang off it."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from mailindex import contacts
+from mailindex import connect_tokens, contacts
+from mailindex.accounts import Account, Accounts, check_account_id
+from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
-from mailindex.errors import QueryError, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound
+from mailindex.errors import (AccountNotFound, QueryError, ReadOnlyIndex, SourceError, SourceFormatError,
+                              SourceNotFound, SourceUnavailable)
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
@@ -23,8 +25,6 @@ from mailindex.plugins import plugin_manager
 from mailindex.sources.base import Source
 from mailindex.sync import Progress, SourceSync, SyncReport, rebuild_documents
 from mailindex.threads import ThreadStore
-
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def default_index_dir() -> Path:
@@ -36,22 +36,30 @@ def default_index_dir() -> Path:
 
 
 class MailIndex:
-    """A persistent, searchable index of mail sources.
+    """A persistent, searchable index of mail, held by accounts that own sources.
 
     >>> mx = MailIndex("./idx")                     # opens, or creates on first use
-    >>> mx.add_source("personal", "~/Maildir")      # maildir | mbox | eml tree, detected
+    >>> mx.add_source("personal", "~/Maildir")      # into the default account; maildir | mbox | eml tree
     >>> mx.sync("personal").added
     >>> mx.messages.list(**{"from": "alice@example.com"}, limit=10)
+    >>> acct = mx.accounts.create(email="bob@example.com")   # more accounts, each with its own sources
+    >>> mx.account(acct["id"]).messages.count()
 
-    `read_only=True` opens an existing index for reading only (the forensics
-    default): every write raises ReadOnlyIndex. `owner` lists the mailbox
-    owner's addresses, which give the `email` filter its contact meaning.
+    `mx.messages`, `mx.contacts`, `add_source`, `sources` and `source` are
+    those of the default account: the one the index created for you (else
+    the oldest). `read_only=True` opens an existing index for reading only
+    (the forensics default): every write raises ReadOnlyIndex. `owner` sets
+    the default account's addresses, which give the `email` filter and the
+    contacts their meaning. `clock` gives the time in Unix seconds (tests
+    inject one).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-                 pm: pluggy.PluginManager | None = None, owner: list[str] | None = None) -> None:
+                 pm: pluggy.PluginManager | None = None, owner: list[str] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path).expanduser() if path is not None else default_index_dir()
         self.read_only = read_only
+        self.clock = clock
         if read_only and not (self.path / "meta.sqlite").exists():
             raise SourceNotFound(str(self.path), "no index here (a read-only index is never created)")
         if not read_only:
@@ -62,16 +70,14 @@ class MailIndex:
         self.searcher = Searcher(self.tantivy)
         if not read_only:
             contacts.create_tables(self.store.db)
+            self.store.db.executescript(connect_tokens.DDL)
             ThreadStore(self.store.db)  # creates its tables
+        self._accounts: dict[str, Account] = {}
+        self.accounts = Accounts(self)
+        self.connect_tokens = ConnectTokens(self)
         if owner is not None:
             self._check_writable()
-            owners = json.dumps([o.strip().lower() for o in owner])
-            if owners != self.store.meta("owner"):
-                self.store.set_meta("owner", owners)
-                contacts.mark_all_dirty(self.store.db)  # "sent" and "received" changed meaning
-                contacts.refresh(self.store.db, self.owner)
-        self.messages = Messages(self)
-        self.contacts = Contacts(self)
+            self.accounts.update(self.default_account.id, email_addresses=owner)
 
     def __enter__(self) -> "MailIndex":
         return self
@@ -83,16 +89,49 @@ class MailIndex:
         """Close the metadata store; the index stays on disk."""
         self.store.close()
 
-    @property
-    def owner(self) -> list[str]:
-        """The mailbox owner's addresses (lowercase)."""
-        return json.loads(self.store.meta("owner") or "[]")
-
     def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyIndex(f"{self.path} was opened read-only")
 
-    # -- sources --------------------------------------------------------------
+    # -- accounts -------------------------------------------------------------
+    def account(self, account_id: str) -> Account:
+        """One account by id; AccountNotFound if none."""
+        account_id = check_account_id(account_id)
+        if account_id not in self._accounts:
+            if not self.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
+                raise AccountNotFound(account_id)
+            self._accounts[account_id] = Account(self, account_id)
+        return self._accounts[account_id]
+
+    @property
+    def default_account(self) -> Account:
+        """The account the index made for you (made on first use), else the oldest one."""
+        chosen = self.store.meta("default_account")
+        if not chosen or not self.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (chosen,)).fetchone():
+            oldest = self.store.db.execute("SELECT id FROM accounts ORDER BY created, id LIMIT 1").fetchone()
+            if oldest is None and self.read_only:
+                raise AccountNotFound("default (this index has no account yet)")
+            chosen = oldest[0] if oldest else self.accounts.create()["id"]
+            if not self.read_only:
+                self.store.set_meta("default_account", chosen)
+        return self.account(chosen)
+
+    @property
+    def messages(self) -> Messages:
+        """The default account's messages."""
+        return self.default_account.messages
+
+    @property
+    def contacts(self) -> Contacts:
+        """The default account's contacts."""
+        return self.default_account.contacts
+
+    @property
+    def owner(self) -> list[str]:
+        """The default account's owner addresses (lowercase)."""
+        return self.default_account.owners
+
+    # -- sources (of the default account) -----------------------------------------
     def open_source(self, location: str | os.PathLike[str], type: str | None = None,
                     options: Mapping[str, Any] | None = None) -> Source:
         """The backend that reads `location` (detected unless `type` is given)."""
@@ -110,41 +149,18 @@ class MailIndex:
 
     def add_source(self, label: str, location: str | os.PathLike[str], type: str | None = None,
                    **options: Any) -> dict[str, Any]:
-        """Register a source under `label` (letters, digits, . _ -). Does not sync it."""
-        self._check_writable()
-        if not isinstance(label, str) or not _LABEL.match(label):
-            raise QueryError("label", label, "must be 1-64 letters, digits, '.', '_' or '-', starting with a "
-                                             "letter or digit")
-        if label in self.store.source_labels().values():
-            raise QueryError("label", label, "a source with this label already exists")
-        src = self.open_source(location, type, options)
-        path = str(Path(location).expanduser().resolve())
-        self.store.add_source(label, src.type, path, options)
-        return self.source(label)
+        """Register a source of the default account under `label`. Does not sync it.
+
+        Takes the options of `Sources.add` (sync_all_folders, sync_flags, raw_file_list, backend options)."""
+        return self.default_account.sources.add(location, label=label, type=type, **options)
 
     def sources(self) -> list[dict[str, Any]]:
-        """Every source with its type, location and sync state."""
-        return [self._source_dict(r) for r in self.store.source_rows()]
+        """Every source of the default account with its type, location, status and sync state."""
+        return self.default_account.sources.list()
 
     def source(self, label: str) -> dict[str, Any]:
-        """One source by label; SourceNotFound if none."""
-        for row in self.store.source_rows():
-            if row["label"] == label:
-                return self._source_dict(row)
-        raise SourceNotFound(label, "no source has this label")
-
-    @staticmethod
-    def _source_dict(r: Any) -> dict[str, Any]:
-        return {"label": r["label"], "type": r["type"], "location": r["location"],
-                "options": json.loads(r["options"]), "resource_url": Path(r["location"]).as_uri(),
-                "sync": {"last_sync_start": r["last_sync_start"], "last_sync_stop": r["last_sync_stop"],
-                         "initial_import_finished": bool(r["initial_import_finished"])}}
-
-    def _source_row(self, label: str) -> Any:
-        for row in self.store.source_rows():
-            if row["label"] == label:
-                return row
-        raise SourceNotFound(label, "no source has this label")
+        """One source of the default account by label ("0": the first); SourceNotFound if none."""
+        return self.default_account.sources.get(label)
 
     def _source_for_id(self, source_id: int) -> Source | None:
         for row in self.store.source_rows():
@@ -170,65 +186,98 @@ class MailIndex:
 
     def sync(self, label: str | None = None, *, workers: int | None = None,
              progress: Progress | None = None) -> SyncReport:
-        """Bring the index up to date with one source (or every source when label is None)."""
+        """Sync one source of the default account, or (label None) every enabled source of every account."""
+        if label is not None:
+            return self.default_account.sync(label, workers=workers, progress=progress)
+        return self._sync(self.store.source_rows(), workers=workers, progress=progress)
+
+    def _sync(self, rows: Sequence[Any], *, workers: int | None = None, progress: Progress | None = None,
+              named: bool = False) -> SyncReport:
+        """Sync these sources rows. A named one that cannot be synced raises; otherwise the problem is
+        reported and the others go on."""
         self._check_writable()
-        labels = [label] if label is not None else [r["label"] for r in self.store.source_rows()]
+        runnable = []
+        total = SyncReport(",".join(r["label"] for r in rows))
+        for row in rows:
+            why = self._unavailable(row)
+            if why and named:
+                raise SourceUnavailable(row["label"], why)
+            if why:
+                total.errors.append({"key": row["label"], "error": f"not synced: {why}"})
+            else:
+                runnable.append(row)
+        reports = []
         writer = self.writer()
         try:
-            reports = [self._sync_one(writer, lb, workers, progress) for lb in labels]
+            for row in runnable:
+                try:
+                    reports.append(self._sync_one(writer, row, workers, progress))
+                except SourceError as exc:
+                    if named:
+                        raise
+                    total.errors.append({"key": row["label"], "error": str(exc)})
         finally:
             writer.close()
-            contacts.refresh(self.store.db, self.owner)
+            for account_id in dict.fromkeys(r["account"] for r in runnable):
+                contacts.refresh(self.store.db, account_id, self.account(account_id).owners)
             self.store.checkpoint()
-        if len(reports) == 1:
+        if named and len(reports) == 1:
             return reports[0]
-        total = SyncReport(",".join(labels))
         for r in reports:
             for k in ("added", "updated", "removed", "failed", "unchanged", "seconds"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
             total.errors.extend(r.errors)
         return total
 
-    def _sync_one(self, writer: Writer, label: str, workers: int | None, progress: Progress | None) -> SyncReport:
-        row = self._source_row(label)
-        options = json.loads(row["options"])
-        src = self.open_source(row["location"], row["type"], options)
-        started = int(time.time())
+    def _unavailable(self, row: Any) -> str | None:
+        if row["status"] in ("DISABLED", "TEMP_DISABLED"):
+            return f"source {row['label']} is {row['status']} (update its status to OK to sync it)"
+        if self.account(row["account"]).suspended:
+            return f"account {row['account']} is suspended"
+        return None
+
+    def _sync_one(self, writer: Writer, row: Any, workers: int | None, progress: Progress | None) -> SyncReport:
+        try:
+            src = self.open_source(row["location"], row["type"], json.loads(row["options"]))
+        except SourceError:
+            self.store.db.execute("UPDATE sources SET status = 'CONNECTION_IMPOSSIBLE' WHERE id = ?", (row["id"],))
+            raise
+        started = int(self.clock())
         self.store.db.execute("UPDATE sources SET last_sync_start = ? WHERE id = ?", (started, row["id"]))
-        report = SourceSync(self.store, writer, row["id"], label, src, row["type"], options, workers,
-                            progress, self.owner).run()
+        report = SourceSync(self.store, writer, row, src, self._source_for_id, self.account(row["account"]).owners,
+                            workers, progress).run()
+        stopped = int(self.clock())
         self.store.db.execute(
-            "UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1 WHERE id = ?",
-            (int(time.time()), row["id"]))
+            "UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1, status = 'OK', "
+            "last_expunge = CASE WHEN ? THEN ? ELSE last_expunge END WHERE id = ?",
+            (stopped, report.removed > 0, stopped, row["id"]))
         self.store.db.execute("INSERT INTO sync_log (source_id, started, seconds, report) VALUES (?, ?, ?, ?)",
                               (row["id"], started, report.seconds, json.dumps(report.to_dict())))
         return report
 
-    def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
-              workers: int | None = None, progress: Progress | None = None) -> SyncReport:
-        """Add `location` as a source if it is new (label derived from its name), then sync it."""
-        resolved = str(Path(location).expanduser().resolve())
-        existing = {r["location"]: r["label"] for r in self.store.source_rows()}
-        if label is None:
-            label = existing.get(resolved)
-        if label is None or label not in existing.values():
-            label = label or self._free_label(Path(resolved).name)
-            self.add_source(label, location, type)
-        elif self.source(label)["location"] != resolved:
-            raise QueryError("source", label, f"this label already names {self.source(label)['location']}")
-        return self.sync(label, workers=workers, progress=progress)
+    def _remove_source(self, row: Any, owners: Sequence[str]) -> SyncReport:
+        """Take a source's messages out of the index, then forget the source."""
+        writer = self.writer()
+        try:
+            report = SourceSync(self.store, writer, row, None, self._source_for_id, owners).remove_all()
+        finally:
+            writer.close()
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM sync_log WHERE source_id = ?", (row["id"],))
+            db.execute("DELETE FROM sources WHERE id = ?", (row["id"],))  # containers, quarantine cascade
+        contacts.refresh(self.store.db, row["account"], owners)
+        self.store.checkpoint()
+        return report
 
-    def _free_label(self, name: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:56] or "source"
-        taken = set(self.store.source_labels().values())
-        label, n = base, 2
-        while label in taken:
-            label, n = f"{base}-{n}", n + 1
-        return label
+    def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
+              workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
+        """Add `location` to the default account if it is new, then sync it (see `Account.index`)."""
+        return self.default_account.index(location, label, type, workers=workers, progress=progress, **options)
 
     def quarantine(self) -> list[dict[str, Any]]:
-        """Messages recorded with an error: source, locator, error, and whether they were indexed."""
+        """Messages recorded with an error: account, source, locator, error, and whether they were indexed."""
         labels = self.store.source_labels()
-        return [{"source": labels.get(sid), "container": c, "key": k, "locator": json.loads(loc), "error": err,
-                 "indexed": bool(ix), "last_seen": seen}
+        accounts = self.store.source_accounts()
+        return [{"account": accounts.get(sid), "source": labels.get(sid), "container": c, "key": k,
+                 "locator": json.loads(loc), "error": err, "indexed": bool(ix), "last_seen": seen}
                 for sid, c, k, loc, err, ix, seen in self.store.quarantine_rows()]

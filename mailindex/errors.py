@@ -5,13 +5,17 @@
     ├── SourceError           .location
     │   ├── SourceNotFound        the path does not exist, or no source has that label
     │   ├── SourceFormatError     no backend claims it, or it is not what it claims to be
-    │   └── ConcurrentChange      the source changed during a scan: sync again
+    │   ├── ConcurrentChange      the source changed during a scan: sync again
+    │   └── SourceUnavailable     disabled, or its account suspended: not synced
     ├── IndexStoreError       tantivy/sqlite3 failures, translated at the boundary
     │   ├── IndexLocked           another writer holds the index
     │   └── IndexVersionError     built by an incompatible schema version
     ├── NotFound              .ident; also a LookupError
     │   ├── MessageNotFound       no message has this id
-    │   └── ContactNotFound       no message names this address
+    │   ├── ContactNotFound       no message names this address
+    │   ├── AccountNotFound       no account has this id
+    │   └── ConnectTokenNotFound  no such token (unused ones are purged after 24 hours)
+    ├── ConnectTokenUnusable  the token was used already, or expired
     ├── IntegrityError        a message's bytes no longer match the hash recorded at ingest
     └── PluginError           failed to load, or broke a hook contract
 
@@ -98,6 +102,29 @@ class ContactNotFound(NotFound):
     """No message names this address."""
 
     what = "contact"
+
+
+class AccountNotFound(NotFound):
+    """No account has this id."""
+
+    what = "account"
+
+
+class ConnectTokenNotFound(NotFound):
+    """No connect token has this value (unused ones are purged 24 hours after creation)."""
+
+    what = "connect token"
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(ident[:8] + "…" if len(ident) > 8 else ident)  # never echo a whole secret
+
+
+class ConnectTokenUnusable(MailindexError):
+    """The connect token was used already, or expired: a token is good for one connection only."""
+
+
+class SourceUnavailable(SourceError):
+    """The source is disabled, or its account suspended: it is not synced until that changes."""
 
 
 class IntegrityError(MailindexError):

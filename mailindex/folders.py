@@ -57,3 +57,12 @@ def symbolic_name(folder: str) -> str | None:
     if folder.startswith("[Gmail]/") and leaf == "starred":
         return "\\Starred"
     return _COMMON_NAMES.get(leaf)
+
+
+# Left out of a sync unless a source asks for every folder (`sync_all_folders`), as Context.IO did.
+SKIPPED_BY_DEFAULT = frozenset({"\\Trash", "\\Drafts", "\\Junk"})
+
+
+def synced_folders(folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders a default sync keeps: all but trash, drafts and junk (by their symbolic names)."""
+    return tuple(f for f in folders if symbolic_name(f) not in SKIPPED_BY_DEFAULT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,20 +20,23 @@ from mailindex.results import body_parts, flags_dict, header_block, headers_dict
 from mailindex.threads import ThreadStore, flatten, jwz_tree
 
 if TYPE_CHECKING:
-    from mailindex.engine import MailIndex
+    from mailindex.accounts import Account
 
 THREAD_PARAMS = ("limit", "offset", *INCLUDE_PARAMS)
 
 
 class Messages:
-    """The Context.IO messages resource of an index."""
+    """The Context.IO messages resource of one account: only messages in its sources are seen."""
 
-    def __init__(self, mx: "MailIndex") -> None:
-        self._mx = mx
+    def __init__(self, account: "Account") -> None:
+        self._account = account
+        self._mx = account.mx
 
     def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
         filters, page, include = parse_params(params, allowed)
-        return compile_filters(filters, self._mx.searcher.schema, self._mx.owner, self._mx.searcher), page, include
+        query = compile_filters(filters, self._mx.searcher.schema, self._account.owners, self._mx.searcher,
+                                account=self._account.id, sources=self._account.sources.terms())
+        return query, page, include
 
     def list(self, **params: Any) -> list[dict[str, Any]]:
         """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
@@ -82,11 +86,13 @@ class Messages:
         return flags_dict(self._read(self._find(message_id)[0], want_flags=True)[1])
 
     def folders(self, message_id: str) -> list[dict[str, str]]:
-        """`[{name, symbolic_name?}]`: every folder the message is in, over all sources."""
+        """`[{name, symbolic_name?}]`: every folder the message is in, over the account's sources."""
         rowid = self._find(message_id)[0]
         names: dict[str, None] = {}
-        for _, _, folders_json, _ in self._mx.store.placement_rows([rowid]).get(rowid, []):
-            names.update(dict.fromkeys(orjson.loads(folders_json)))
+        mine = self._source_ids()
+        for _, sid, folders_json, _ in self._mx.store.placement_rows([rowid]).get(rowid, []):
+            if sid in mine:
+                names.update(dict.fromkeys(orjson.loads(folders_json)))
         return [{"name": n, **({"symbolic_name": sym} if (sym := symbolic_name(n)) else {})} for n in names]
 
     def thread(self, message_id: str, **params: Any) -> dict[str, Any]:
@@ -98,7 +104,9 @@ class Messages:
         _, page, inc = parse_params(params, THREAD_PARAMS)
         mid = self._find(message_id)[1]
         members = self._threads.members(self._threads.thread_of(mid))  # kept with the message, never missing
-        sort_keys = [sk for _, sk, _ in self._mx.store.message_rows(members).values()]
+        rows = self._mx.store.message_rows(members)
+        mine = self._mx.store.in_account([r[0] for r in rows.values()], self._account.id)
+        sort_keys = [sk for rowid, sk, _ in rows.values() if rowid in mine]
         by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys(sort_keys).values()}
         records = {key: decode_record(row[3]) for key, row in by_mid.items()}
         order = flatten(jwz_tree(records.values()))
@@ -116,7 +124,7 @@ class Messages:
     def _find(self, message_id: str) -> tuple[int, str, int, bytes]:
         if not isinstance(message_id, str) or not message_id.strip():
             raise QueryError("message_id", message_id, "must be a non-empty string")
-        row = self._mx.store.find_message(message_id.strip())
+        row = self._mx.store.find_message(message_id.strip(), self._account.id)
         if row is None:
             raise MessageNotFound(message_id)
         return row
@@ -128,27 +136,43 @@ class Messages:
     def _page_of(self, rows: list[tuple[int, str, int, bytes]], include: Include) -> list[dict[str, Any]]:
         """Message objects for (rowid, message_id, date_indexed, record) rows, in their order."""
         store = self._mx.store
-        labels = store.source_labels()  # once per page, not once per message
+        mine = {r["id"]: r for r in self._account.sources.rows()}  # once per page, not once per message
         places = store.placement_rows([r[0] for r in rows])
-        sizes = self._threads.sizes_of([r[1] for r in rows]) if include.thread_size else {}
+        sizes = self._thread_sizes([r[1] for r in rows]) if include.thread_size else {}
         out = []
         for rowid, mid, date_indexed, blob in rows:
-            m = self._build(rowid, date_indexed, blob, include, labels, places.get(rowid, []))
+            m = self._build(rowid, date_indexed, blob, include, mine, places.get(rowid, []))
             if include.thread_size:
                 m["thread_size"] = sizes.get(mid, 1)
             out.append(m)
         return out
 
-    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, labels: dict[int, str],
+    def _thread_sizes(self, mids: list[str]) -> dict[str, int]:
+        """{message_id: messages of its thread within this account}."""
+        threads = {mid: self._threads.thread_of(mid) for mid in mids}
+        members = {t: self._threads.members(t) for t in set(threads.values())}
+        rows = self._mx.store.message_rows([m for ms in members.values() for m in ms])
+        mine = self._mx.store.in_account([r[0] for r in rows.values()], self._account.id)
+        return {mid: sum(rows[m][0] in mine for m in members[t] if m in rows) for mid, t in threads.items()}
+
+    def _source_ids(self) -> set[int]:
+        return {r["id"] for r in self._account.sources.rows()}
+
+    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, Any],
                locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
         record = decode_record(blob)
         folders: dict[str, None] = {}
         sources: dict[str, dict[str, str]] = {}
+        raw_file_list = False
         for _, sid, folders_json, _ in locations:
-            label = labels.get(sid, "")
-            sources.setdefault(label, {"label": label})
+            if sid not in mine:
+                continue  # another account's copy
+            row = mine[sid]
+            sources.setdefault(row["label"], {"label": row["label"], "resource_url": Path(row["location"]).as_uri()})
             folders.update(dict.fromkeys(orjson.loads(folders_json)))
-        out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()))
+            raw_file_list = raw_file_list or bool(row["raw_file_list"])
+        out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()),
+                           raw_file_list=raw_file_list)
         if inc.body or inc.headers or inc.source or inc.flags:
             raw, flags = self._read(rowid, want_flags=inc.flags)
             if inc.body:
@@ -166,7 +190,10 @@ class Messages:
     def _read(self, rowid: int, want_flags: bool = False) -> tuple[bytes, frozenset[str]]:
         """Bytes of the first readable location, verified; flags read live."""
         problems = []
+        mine = self._source_ids()
         for sid, container, locator_json, flags_json, sha in self._mx.store.locations_of(rowid):
+            if sid not in mine:
+                continue
             src = self._mx._source_for_id(sid)
             if src is None:
                 problems.append(f"source {sid} cannot be opened")

@@ -14,6 +14,7 @@ from typing import Literal
 
 DateSource = Literal["header", "received", "envelope", "mtime", "none"]
 ADDRESS_ROLES = ("from", "to", "cc", "bcc", "reply_to", "sender")
+SIGNATURE_IMAGE_MAX = 32 * 1024  # bytes; Outlook and Gmail signature logos are a few KiB
 
 # Headers that mail stores rewrite in place (mbox status, IMAP bookkeeping,
 # Gmail labels): they must not change a message's identity.
@@ -83,6 +84,14 @@ class Attachment:
     content_disposition: str | None = None
     content_id: str | None = None
     sniffed_type: str | None = None  # what python-magic sees in the first KiBs
+
+    @property
+    def is_signature_image(self) -> bool:
+        """A small image shown inside the message (a logo, a signature): left out of `files`
+        unless the source asks for its raw file list."""
+        image = self.type.startswith("image/") or (self.sniffed_type or "").startswith("image/")
+        inline = self.is_embedded or self.content_disposition == "inline" or bool(self.content_id)
+        return image and inline and self.size <= SIGNATURE_IMAGE_MAX
 
 
 @dataclass(slots=True)

@@ -83,9 +83,10 @@ def person_info(records: Iterable[Record]) -> dict[str, dict[str, str]]:
     return {e: {"thumbnail": thumbnail(e)} for e in emails}
 
 
-def message_dict(record: Record, *, date_indexed: int, folders: list[str],
-                 sources: list[dict[str, str]]) -> dict[str, Any]:
-    """The Context.IO message object (without the include_* parts)."""
+def message_dict(record: Record, *, date_indexed: int, folders: list[str], sources: list[dict[str, str]],
+                 raw_file_list: bool = True) -> dict[str, Any]:
+    """The Context.IO message object (without the include_* parts); without `raw_file_list`, signature
+    images and other small inline images are left out of `files`."""
     addresses: dict[str, Any] = {}
     for role, addrs in record.addresses.items():
         if not addrs:
@@ -98,7 +99,8 @@ def message_dict(record: Record, *, date_indexed: int, folders: list[str],
         "person_info": person_info([record]),
         "email_message_id": record.email_message_id,
         "message_id": record.message_id,
-        "files": [file_dict(record.message_id, f) for f in record.files],
+        "files": [file_dict(record.message_id, f) for f in record.files
+                  if raw_file_list or not f.is_signature_image],
         "subject": record.subject,
         "folders": folders,
         "sources": sources,

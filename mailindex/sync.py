@@ -17,13 +17,13 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailindex import contacts
 from mailindex.errors import SourceError, SourceNotFound
-from mailindex.folders import symbolic_name
+from mailindex.folders import symbolic_name, synced_folders
 from mailindex.index import schema as S
 from mailindex.index.store import Store, decode_record, encode_record
 from mailindex.index.tantivy_index import Writer
@@ -119,14 +119,18 @@ def entry_sig(e: Entry) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
 
 
-def placement(locations: Iterable[tuple[int, str, str]], labels: dict[int, str], date_indexed: int,
+def placement(locations: Iterable[tuple[int, str, str]], accounts: dict[int, str], date_indexed: int,
               sort_key: int) -> S.Placement:
-    """Folders, symbolic names and sources of a message from its (source id, folders, flags) rows."""
+    """Folders, symbolic names, sources and accounts of a message from its (source id, folders, flags) rows.
+
+    `accounts` maps each source id to its account."""
     folders: dict[str, None] = {}
     symbolic: dict[str, None] = {}
     sources: dict[str, None] = {}
+    in_accounts: dict[str, None] = {}
     for sid, folders_json, flags_json in locations:
-        sources[labels.get(sid, "")] = None
+        sources[str(sid)] = None
+        in_accounts[accounts.get(sid, "")] = None
         for f in json.loads(folders_json):
             folders[normalize_folder(f)] = None
             sym = symbolic_name(f)
@@ -134,29 +138,49 @@ def placement(locations: Iterable[tuple[int, str, str]], labels: dict[int, str],
                 symbolic[sym] = None
         if "flagged" in json.loads(flags_json):
             symbolic["\\Flagged"] = None
-    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), date_indexed, sort_key)
+    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), tuple(in_accounts), date_indexed, sort_key)
 
 
 # -- the sync -----------------------------------------------------------------
 class SourceSync:
-    """One sync of one source. Create, then call run()."""
+    """One sync of one source (a `sources` row). Create, then call run(), or remove_all() to drop it.
 
-    def __init__(self, store: Store, writer: Writer, source_id: int, label: str, source: Source,
-                 source_type: str, options: dict[str, Any], workers: int | None = None,
-                 progress: Progress | None = None, owners: Sequence[str] = ()) -> None:
-        self.store, self.writer, self.sid, self.source = store, writer, source_id, source
-        self.owners = owners  # the mailbox owner's addresses: contacts' figures depend on them
-        self.source_type, self.options = source_type, options
+    `owners` are its account's addresses (contacts' figures depend on them);
+    `open_source` opens any source by id, to re-read the text of a message
+    whose document is rebuilt.
+    """
+
+    def __init__(self, store: Store, writer: Writer, row: Mapping[str, Any], source: Source | None,
+                 open_source: Callable[[int], Source | None], owners: Sequence[str] = (),
+                 workers: int | None = None, progress: Progress | None = None) -> None:
+        self.store, self.writer, self.source, self.open_source = store, writer, source, open_source
+        self.sid, self.account = row["id"], row["account"]
+        self.source_type, self.options = row["type"], json.loads(row["options"])
+        self.all_folders, self.keep_flags = bool(row["sync_all_folders"]), bool(row["sync_flags"])
+        self.full_rescan = bool(row["full_rescan"])
+        self.owners = owners
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.progress = progress
-        self.report = SyncReport(label)
-        self.labels = store.source_labels()
+        self.report = SyncReport(row["label"])
+        self.accounts = store.source_accounts()
         self.now = int(time.time())
         self.threads = ThreadStore(store.db)
 
     # pass 1 ------------------------------------------------------------------
+    def _admit(self, e: Entry | None) -> Entry | None:
+        """The entry as this source's options keep it: None when all its folders are left out."""
+        if e is None:
+            return None
+        if not self.all_folders and e.folders:
+            kept = synced_folders(e.folders)
+            if not kept:
+                return None
+            if kept != e.folders:
+                e = replace(e, folders=kept)
+        return e if self.keep_flags or not e.flags else replace(e, flags=frozenset())
+
     def _scan(self) -> tuple[list[_Work], dict[int, list[int]], list[tuple[int, Entry]], dict[str, str]]:
-        old_stamps = self.store.containers(self.sid)
+        old_stamps = {} if self.full_rescan else self.store.containers(self.sid)
         stamps: dict[str, str] = {}
         work: list[_Work] = []
         vanished: dict[int, list[int]] = {}  # message rowid -> location ids gone
@@ -170,7 +194,7 @@ class SourceSync:
             if c.stable and old_stamps.get(c.name) == c.stamp:
                 continue
             known, listed = self._listed(c.name)
-            for e in listed:
+            for e in filter(None, map(self._admit, listed)):
                 old = known.pop(e.key, None)
                 if e.data is not None:
                     buffered += len(e.data)
@@ -201,7 +225,7 @@ class SourceSync:
         With a source's listing() fast path only keys whose locator path changed
         (or vanished) are looked at: an unchanged path means an unchanged entry.
         """
-        quick = self.source.listing(container)
+        quick = None if self.full_rescan else self.source.listing(container)
         if quick is None:
             return self.store.locations_in(self.sid, container), self.source.entries(container)
         stored = self.store.paths_in(self.sid, container)
@@ -294,7 +318,10 @@ class SourceSync:
         consumed: list[int] = []
         current: dict[str, list[tuple[int, str, str]]] = {mid: [] for mid in records}
         rowid_to_mid = {row[0]: mid for mid, row in existing.items()}
+        in_account: set[str] = set()  # messages that already have a location in this source's account
         for rowid, locs in self.store.placement_rows(list(rowid_to_mid)).items():
+            if any(self.accounts.get(sid) == self.account for _, sid, _, _ in locs):
+                in_account.add(rowid_to_mid[rowid])
             gone = set(vanished.pop(rowid, ()))
             consumed.extend(gone)
             for loc_id, sid, folders, flags in locs:
@@ -320,7 +347,7 @@ class SourceSync:
                 taken.add(sort_key)
                 date_indexed = self.now
                 new_rows[mid] = (sort_key, date_indexed)
-            docs.append((mid, S.build_document(rec, placement(current[mid], self.labels, date_indexed, sort_key))))
+            docs.append((mid, S.build_document(rec, placement(current[mid], self.accounts, date_indexed, sort_key))))
         # Old messages that lost their only location to a content change are checked at the end.
         for p in good:
             if p.work.old_message is not None and p.work.replaces is not None:
@@ -335,16 +362,21 @@ class SourceSync:
         with self.store.transaction() as db:
             db.executemany(
                 "INSERT INTO messages (message_id, sort_key, date, date_indexed, email_message_id, "
-                "gmail_message_id, parse_error, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "gmail_message_id, parse_error, nb_files, nb_signature_images, record) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(mid, sk, records[mid].date, di, records[mid].email_message_id, records[mid].gmail_message_id,
-                  records[mid].parse_error, blobs[mid]) for mid, (sk, di) in new_rows.items()],
+                  records[mid].parse_error, len(records[mid].files),
+                  sum(f.is_signature_image for f in records[mid].files), blobs[mid])
+                 for mid, (sk, di) in new_rows.items()],
             )
             if consumed:
                 db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in consumed])
             rowids = dict(db.execute(
                 f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
                 list(records)).fetchall()) if records else {}
-            contacts.add_messages(db, [(rowids[mid], records[mid]) for mid in new_rows], self.owners)
+            contacts.record_messages(db, [(rowids[mid], records[mid]) for mid in new_rows])
+            contacts.add_to_account(db, self.account, [(rowids[mid], rec) for mid, rec in records.items()
+                                                       if mid not in in_account], self.owners)
             for mid in new_rows:
                 rec = records[mid]
                 self.threads.add(mid, rec.email_message_id, [*rec.references, *filter(None, [rec.in_reply_to])],
@@ -400,12 +432,14 @@ class SourceSync:
         """Remove what vanished, rebuild messages that lost one of several places, save stamps."""
         gone_ids = [i for ids in vanished.values() for i in ids]
         affected = list(vanished)
-        remaining = self.store.placement_rows(affected)
-        orphans = [rowid for rowid in affected
-                   if not [loc for loc in remaining.get(rowid, []) if loc[0] not in set(vanished[rowid])]]
+        remaining = {rowid: [loc for loc in locs if loc[0] not in set(vanished[rowid])]
+                     for rowid, locs in self.store.placement_rows(affected).items()}
+        orphans = [rowid for rowid in affected if not remaining.get(rowid)]
+        leaving = [rowid for rowid in affected  # no place left in this source's account
+                   if not any(self.accounts.get(loc[1]) == self.account for loc in remaining.get(rowid, []))]
         rebuild = [rowid for rowid in affected if rowid not in orphans]
         orphan_mids = self.store.message_ids(orphans)
-        orphan_records = [(rowid, decode_record(blob)) for rowid, blob in self.store.records_by_rowids(orphans).items()]
+        left = {rowid: decode_record(blob) for rowid, blob in self.store.records_by_rowids(leaving).items()}
         if orphan_mids:
             with self.store.transaction() as db:
                 db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in orphan_mids])
@@ -413,24 +447,34 @@ class SourceSync:
             self.writer.commit()
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
-            contacts.remove_messages(db, orphan_records, self.owners)
+            contacts.remove_from_account(db, self.account, list(left.items()), self.owners)
+            contacts.forget_messages(db, [(rowid, left[rowid]) for rowid in orphans if rowid in left])
             self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
             self.store.set_containers(self.sid, stamps)
+            db.execute("UPDATE sources SET full_rescan = 0 WHERE id = ?", (self.sid,))
             db.execute("DELETE FROM intent")
         self.report.removed += len(orphans)
         if rebuild:
-            rebuild_documents(self.store, self.writer, rebuild, self._open_for)
+            rebuild_documents(self.store, self.writer, rebuild, self.open_source)
             self.report.updated += len(rebuild)
 
-    def _open_for(self, source_id: int) -> Source | None:
-        return self.source if source_id == self.sid else None
+    def remove_all(self) -> SyncReport:
+        """Take every message of this source out of the index, as if it had become empty."""
+        started = time.monotonic()
+        vanished: dict[int, list[int]] = {}
+        for loc_id, message in self.store.db.execute("SELECT id, message FROM locations WHERE source_id = ?",
+                                                     (self.sid,)):
+            vanished.setdefault(message, []).append(loc_id)
+        self._finish(vanished, {})
+        self.report.seconds = time.monotonic() - started
+        return self.report
 
 
 def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
                       open_source: Callable[[int], Source | None]) -> None:
     """Rewrite the Tantivy documents of these messages from the store and their sources."""
-    labels = store.source_labels()
+    accounts = store.source_accounts()
     docs = []
     mids = store.message_ids(rowids)
     placements = store.placement_rows(rowids)
@@ -451,7 +495,7 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
                 break
             except (SourceError, OSError):
                 continue
-        place = placement([loc[1:] for loc in locs], labels, date_indexed, store.sort_key(rowid))
+        place = placement([loc[1:] for loc in locs], accounts, date_indexed, store.sort_key(rowid))
         docs.append((mid, S.build_document(record, place)))
     with store.transaction() as db:
         db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])

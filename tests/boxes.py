@@ -22,8 +22,8 @@ def write(box: list[Spec], root: Path) -> Path:
 
 
 def index(box: list[Spec], tmp: Path, owner: list[str] | None = None) -> MailIndex:
-    """A MailIndex of `box` (owner OWNER unless given), every message added."""
+    """A MailIndex of `box` (owner OWNER unless given), every message of every folder added, flags kept."""
     mx = MailIndex(tmp / "idx", pm=plugin_manager(entry_points=False), owner=[OWNER] if owner is None else owner)
-    report = mx.index(write(box, tmp / "md"), "box")
+    report = mx.index(write(box, tmp / "md"), "box", sync_all_folders=1, sync_flags=1)
     assert report.failed == 0 and report.added == len(box)
     return mx

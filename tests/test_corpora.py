@@ -26,7 +26,7 @@ def test_every_message_is_indexed_and_byte_exact(corpora: Path, tmp_path: Path, 
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
         src = mx.open_source(corpora / name)
         listed = {(c.name, e.key): e for c in src.containers() for e in src.entries(c.name)}
-        report = mx.index(corpora / name, "c")
+        report = mx.index(corpora / name, "c", sync_all_folders=1)
         assert report.unchanged == 0 and report.removed == 0
         rows = mx.store.db.execute("SELECT container, key, message, sha256 FROM locations").fetchall()
         assert {(c, k) for c, k, _, _ in rows} == set(listed), "a listed message is missing from the index"
@@ -63,7 +63,7 @@ def test_enron_hand_checked_queries(corpora: Path, tmp_path: Path) -> None:
     root = corpora / "enron-2015-partial" / "maildir"
     oracle = _enron_oracle(root)
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
-        mx.index(root, "enron")
+        mx.index(root, "enron", sync_all_folders=1)
         assert mx.messages.count() == len(oracle)
         sept = (1_000_000_000 - 1, 1_001_894_400)  # 2001-09-09 01:46:40 UTC to 2001-10-01 00:00 UTC
         checks: list[tuple[dict[str, object], Callable[[dict[str, object]], bool]]] = [

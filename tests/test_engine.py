@@ -33,7 +33,7 @@ def test_maildir_folders_and_fields(mx: MailIndex, tmp_path: Path) -> None:
     assert msgs["sent one"]["folders"] == ["Sent"]
     assert msgs["first"]["date"] == 1_600_000_000
     assert msgs["first"]["addresses"]["from"]["email"] == "alice@example.com"
-    assert msgs["first"]["sources"] == [{"label": "personal"}]
+    assert msgs["first"]["sources"] == [{"label": "personal", "resource_url": root.resolve().as_uri()}]
     assert [m["subject"] for m in _all(mx, folder="\\Sent")] == ["sent one"]
     assert [m["subject"] for m in _all(mx, folder="Work/Project")] == ["in two folders"]
     assert mx.messages.count(**{"from": "me@example.com"}) == 1
@@ -81,7 +81,7 @@ def test_incremental_sync(mx: MailIndex, tmp_path: Path) -> None:
 
 def test_flags_are_read_live_and_follow_renames(mx: MailIndex, tmp_path: Path) -> None:
     root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("flag me")]}, flags="S")
-    mx.index(root, "p")
+    mx.index(root, "p", sync_flags=1)
     (mid,) = [m["message_id"] for m in _all(mx)]
     assert mx.messages.get(mid, include_flags=1)["flags"]["seen"] is True
     (path,) = (root / "cur").iterdir()
@@ -120,7 +120,7 @@ def test_mbox_and_eml_sources(mx: MailIndex, tmp_path: Path) -> None:
     assert mx.index(tmp_path / "archive.mbox", "archive").added == 1
     assert mx.index(tmp_path / "exports", "exports").added == 1
     by_source = {m["subject"]: m for m in _all(mx)}
-    assert by_source["from mbox"]["sources"] == [{"label": "archive"}]
+    assert [s["label"] for s in by_source["from mbox"]["sources"]] == ["archive"]
     assert by_source["from eml"]["folders"] == ["projects"]
     assert mx.messages.count(source="exports") == 1
     body = mx.messages.get(by_source["from mbox"]["message_id"], include_body=1)["body"]

@@ -47,7 +47,7 @@ def test_fields_survive_every_format(fmt: str, box: list[Spec]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = _write(fmt, box, Path(tmp))
         with MailIndex(Path(tmp) / "idx", pm=plugin_manager(entry_points=False)) as mx:
-            report = mx.index(root, "src", type=fmt)
+            report = mx.index(root, "src", type=fmt, sync_all_folders=1)
             assert (report.added, report.failed) == (len(box), 0)
             got = {m["email_message_id"]: m for m in mx.messages.iter()}
         for spec in box:
@@ -60,4 +60,4 @@ def test_fields_survive_every_format(fmt: str, box: list[Spec]) -> None:
             assert [a["email"] for a in m["addresses"].get("bcc", [])] == spec.bcc
             assert sorted(m["folders"]) == _expected_folders(fmt, spec)
             assert [(f["file_name"], f["size"]) for f in m["files"]] == spec.files
-            assert m["sources"] == [{"label": "src"}]
+            assert m["sources"] == [{"label": "src", "resource_url": root.resolve().as_uri()}]

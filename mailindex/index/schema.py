@@ -16,7 +16,7 @@ import tantivy
 
 from mailindex.record import Record
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
@@ -33,7 +33,8 @@ FROM_DOMAIN = "from_domain"
 RECIPIENT_DOMAIN = "recipient_domain"
 FOLDER = "folder"
 SYMBOLIC = "symbolic"
-SOURCE = "source"
+SOURCE = "source"  # the source's row id: labels are only unique within an account
+ACCOUNT = "account"  # ids of the accounts whose sources hold the message
 FILE_NAME = "file_name"
 FILE_EXT = "file_ext"  # lowercase text after the name's last dot: `*.pdf` is one term
 FILE_SIZE = "file_size"
@@ -73,7 +74,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field(SUBJECT_SHORT, tokenizer_name=SHORT_TOKENIZER, index_option="basic")
     sb.add_text_field(SUBJECT_PREFIX, tokenizer_name=PREFIX_TOKENIZER, index_option="basic")
     for name in (*ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
-                 FILE_NAME, FILE_EXT, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID):
+                 ACCOUNT, FILE_NAME, FILE_EXT, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID):
         sb.add_text_field(name, tokenizer_name="raw")
     sb.add_integer_field(FILE_SIZE, indexed=True, fast=True)
     sb.add_text_field(TEXT, tokenizer_name="default", index_option="freq")
@@ -115,7 +116,8 @@ class Placement:
 
     folders: tuple[str, ...]
     symbolic: tuple[str, ...]
-    sources: tuple[str, ...]
+    sources: tuple[str, ...]  # source row ids, as text
+    accounts: tuple[str, ...]
     date_indexed: int
     sort_key: int
 
@@ -150,6 +152,7 @@ def build_document(record: Record, place: Placement) -> tantivy.Document:
     _add_all(doc, FOLDER, place.folders)
     _add_all(doc, SYMBOLIC, place.symbolic)
     _add_all(doc, SOURCE, place.sources)
+    _add_all(doc, ACCOUNT, place.accounts)
     for f in record.files:
         doc.add_text(FILE_NAME, f.file_name.lower())
         if "." in f.file_name:

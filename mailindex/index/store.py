@@ -1,4 +1,4 @@
-"""SQLite beside the Tantivy index: sources, message records, locations, quarantine.
+"""SQLite beside the Tantivy index: accounts, sources, message records, locations, quarantine.
 
 SQLite is the source of truth for what is indexed; Tantivy is derived from
 it. A batch is written as: intent (SQLite) -> Tantivy commit -> records and
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -26,16 +25,32 @@ from mailindex.index.schema import SCHEMA_VERSION
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,  -- 24 hex
+    created INTEGER NOT NULL,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    email_addresses TEXT NOT NULL DEFAULT '[]',  -- the owner's addresses, lowercase, JSON
+    first_name TEXT NOT NULL DEFAULT '',
+    last_name TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS sources (
     id INTEGER PRIMARY KEY,
-    label TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL REFERENCES accounts(id),
+    label TEXT NOT NULL,
     type TEXT NOT NULL,
     location TEXT NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}',  -- the backend's own options
+    status TEXT NOT NULL DEFAULT 'OK',
+    sync_all_folders INTEGER NOT NULL DEFAULT 0,
+    sync_flags INTEGER NOT NULL DEFAULT 0,
+    raw_file_list INTEGER NOT NULL DEFAULT 0,
     created INTEGER NOT NULL,
     last_sync_start INTEGER,
     last_sync_stop INTEGER,
-    initial_import_finished INTEGER NOT NULL DEFAULT 0
+    last_expunge INTEGER,
+    initial_import_finished INTEGER NOT NULL DEFAULT 0,
+    full_rescan INTEGER NOT NULL DEFAULT 0,  -- an option changed: compare every entry, trust no stamp
+    UNIQUE (account, label)
 );
 CREATE TABLE IF NOT EXISTS containers (
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -52,6 +67,8 @@ CREATE TABLE IF NOT EXISTS messages (
     email_message_id TEXT,
     gmail_message_id TEXT,
     parse_error TEXT,
+    nb_files INTEGER NOT NULL DEFAULT 0,
+    nb_signature_images INTEGER NOT NULL DEFAULT 0,  -- of nb_files: listed only with raw_file_list
     record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_email_message_id ON messages(email_message_id);
@@ -179,22 +196,21 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- sources ------------------------------------------------------------
-    def add_source(self, label: str, type_: str, location: str, options: dict[str, Any]) -> int:
-        cur = self.db.execute(
-            "INSERT INTO sources (label, type, location, options, created) VALUES (?, ?, ?, ?, ?)",
-            (label, type_, location, json.dumps(options), int(time.time())),
-        )
-        return int(cur.lastrowid or 0)
-
-    def source_rows(self) -> list[sqlite3.Row]:
+    def source_rows(self, account: str | None = None) -> list[sqlite3.Row]:
+        """Every source (of one account when given), oldest first."""
         self.db.row_factory = sqlite3.Row
         try:
-            return self.db.execute("SELECT * FROM sources ORDER BY id").fetchall()
+            if account is None:
+                return self.db.execute("SELECT * FROM sources ORDER BY id").fetchall()
+            return self.db.execute("SELECT * FROM sources WHERE account = ? ORDER BY id", (account,)).fetchall()
         finally:
             self.db.row_factory = None
 
     def source_labels(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, label FROM sources"))
+
+    def source_accounts(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT id, account FROM sources"))
 
     def containers(self, source_id: int) -> dict[str, str]:
         return dict(self.db.execute("SELECT name, stamp FROM containers WHERE source_id = ?", (source_id,)))
@@ -314,17 +330,33 @@ class Store:
             out.update(self.db.execute(f"SELECT id, record FROM messages WHERE id IN ({marks})", chunk).fetchall())
         return out
 
-    def find_message(self, ident: str) -> tuple[int, str, int, bytes] | None:
-        """(rowid, message_id, date_indexed, record) by message_id, <email_message_id> or gm-<id>."""
+    def find_message(self, ident: str, account: str | None = None) -> tuple[int, str, int, bytes] | None:
+        """(rowid, message_id, date_indexed, record) by message_id, <email_message_id> or gm-<id>;
+        only among the messages of `account` when given."""
         if ident.startswith("<") and ident.endswith(">"):
             where, value = "email_message_id = ?", ident
         elif ident.startswith("gm-"):
             where, value = "gmail_message_id = ?", ident[3:]
         else:
             where, value = "message_id = ?", ident.lower()
+        args: tuple[str, ...] = (value,)
+        if account is not None:
+            where += (" AND EXISTS (SELECT 1 FROM locations l JOIN sources s ON s.id = l.source_id "
+                      "WHERE l.message = messages.id AND s.account = ?)")
+            args += (account,)
         return self.db.execute(
-            f"SELECT id, message_id, date_indexed, record FROM messages WHERE {where} ORDER BY id LIMIT 1", (value,)
+            f"SELECT id, message_id, date_indexed, record FROM messages WHERE {where} ORDER BY id LIMIT 1", args
         ).fetchone()
+
+    def in_account(self, rowids: Sequence[int], account: str) -> set[int]:
+        """Those message rowids with a location in one of the account's sources."""
+        out: set[int] = set()
+        for chunk in _chunks(list(rowids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT l.message FROM locations l JOIN sources s ON s.id = l.source_id "
+                f"WHERE s.account = ? AND l.message IN ({marks})", (account, *chunk)))
+        return out
 
     def locations_of(self, message_rowid: int) -> list[tuple[int, str, str, str, str]]:
         """[(source id, container, locator json, flags json, sha256)] of one message."""

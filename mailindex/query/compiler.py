@@ -7,7 +7,7 @@ Bounds: `date_after`/`indexed_after` are exclusive (strictly after) and
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tantivy
 from tantivy import Occur, Query
@@ -110,13 +110,19 @@ def _range(schema: tantivy.Schema, field: str, after: int | None, before: int | 
 
 
 def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = (),
-                    probe: TermProbe | None = None) -> Query:
-    """One Tantivy query for all filters (match-all when there are none).
+                    probe: TermProbe | None = None, account: str | None = None,
+                    sources: Mapping[str, str] | None = None) -> Query:
+    """One Tantivy query for all filters, within `account` when given (else over the whole index).
 
-    With a `probe` of the index, regexes take the cheapest exact route
-    (see regex_plan); without one they all run on Tantivy's automaton.
+    `owners` are the account's addresses (the `email` filter's meaning) and
+    `sources` maps the account's source labels to their indexed terms; a
+    label it lacks matches nothing. With a `probe` of the index, regexes take
+    the cheapest exact route (see regex_plan); without one they all run on
+    Tantivy's automaton.
     """
     clauses: list[Query] = []
+    if account is not None:
+        clauses.append(Query.term_query(schema, S.ACCOUNT, account))
     if f.email:
         clauses.append(_contact(schema, f.email, owners))
     for role, values in (("from", f.from_), ("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
@@ -127,7 +133,8 @@ def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = 
     if f.folder is not None:
         clauses.append(_folder(schema, f.folder))
     if f.source is not None:
-        clauses.append(Query.term_query(schema, S.SOURCE, f.source))
+        term = (sources or {}).get(f.source)
+        clauses.append(Query.term_query(schema, S.SOURCE, term) if term else Query.empty_query())
     files = _files(schema, f, probe)
     if files is not None:
         clauses.append(files)

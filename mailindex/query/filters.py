@@ -6,7 +6,8 @@ reaches Tantivy (a `limit` of 0, for one, would make it panic).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ PAGE_PARAMS = ("sort_order", "limit", "offset")
 INCLUDE_PARAMS = ("include_thread_size", "include_body", "body_type", "include_headers", "include_flags",
                   "include_source")
 LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS + INCLUDE_PARAMS
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _TS_MIN, _TS_MAX = -(2**40), 2**40  # far beyond any real date; keeps integers inside Tantivy's i64
 
 
@@ -70,6 +72,37 @@ def text_param(name: str, value: Any) -> str:
     if not value.strip():
         raise QueryError(name, value, "must not be empty")
     return value.strip()
+
+
+def name_param(name: str, value: Any, longest: int = 200) -> str:
+    """A person's name (may be empty), trimmed."""
+    if not isinstance(value, str):
+        raise QueryError(name, value, "must be a string")
+    if len(value) > longest:
+        raise QueryError(name, value[:20] + "…", f"must be at most {longest} characters")
+    return value.strip()
+
+
+def email_list(name: str, value: str | Iterable[str] | None) -> list[str]:
+    """Validated, lowercased, de-duplicated addresses from "a@x, b@y" or a list (None: none)."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise QueryError(name, item, "must be a string")
+        address = item.strip().lower()
+        if not _EMAIL.match(address):
+            raise QueryError(name, item, "is not an email address")
+        if address not in out:
+            out.append(address)
+    return out
+
+
+def flag_param(name: str, value: Any) -> int:
+    """A 0/1 option (booleans accepted)."""
+    return int_param(name, int(value) if isinstance(value, bool) else value, 0, 1)
 
 
 def int_param(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:

@@ -1,0 +1,257 @@
+"""Accounts: who owns the mail. An index holds accounts; an account has an owner and sources.
+
+An account's `email_addresses` are its owner's: they decide what "sent" and
+"received" mean for its contacts and what the `email` filter matches. Its
+messages are those found in its sources; a message in two accounts' sources
+is stored once and listed in both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mailindex import contacts
+from mailindex.account_sources import SOURCE_STATUSES, Sources
+from mailindex.connect_tokens import ConnectTokens
+from mailindex.contacts import Contacts
+from mailindex.errors import AccountNotFound, QueryError
+from mailindex.messages import Messages
+from mailindex.query.filters import MAX_LIMIT, email_list, flag_param, int_param, name_param, text_param
+from mailindex.sync import Progress, SyncReport
+
+if TYPE_CHECKING:
+    from mailindex.engine import MailIndex
+
+LIST_PARAMS = ("email", "status", "status_ok", "limit", "offset")
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def new_account_id() -> str:
+    """24 lowercase hex characters from a cryptographic random source."""
+    return secrets.token_hex(12)
+
+
+def new_account_id() -> str:
+    """24 lowercase hex characters from a cryptographic random source."""
+    return secrets.token_hex(12)
+
+
+class Account:
+    """One account of an index: its messages, contacts, sources and connect tokens.
+
+    >>> acct = mx.accounts.create(email="me@example.com")
+    >>> a = mx.account(acct["id"])
+    >>> a.sources.add("~/Maildir", label="personal"); a.sync()
+    >>> a.messages.list(email="alice@example.com")
+    """
+
+    def __init__(self, mx: "MailIndex", account_id: str) -> None:
+        self.mx, self.id = mx, account_id
+        self.messages = Messages(self)
+        self.contacts = Contacts(self)
+        self.sources = Sources(self)
+        self.connect_tokens = ConnectTokens(mx, self)
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id}>"
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.mx.store.db
+
+    def _row(self) -> sqlite3.Row:
+        self.db.row_factory = sqlite3.Row
+        try:
+            row = self.db.execute("SELECT * FROM accounts WHERE id = ?", (self.id,)).fetchone()
+        finally:
+            self.db.row_factory = None
+        if row is None:
+            raise AccountNotFound(self.id)
+        return row
+
+    @property
+    def owners(self) -> list[str]:
+        """The owner's addresses, lowercase."""
+        return list(json.loads(self._row()["email_addresses"]))
+
+    @property
+    def suspended(self) -> bool:
+        return bool(self._row()["suspended"])
+
+    def info(self) -> dict[str, Any]:
+        """The Context.IO account object."""
+        return account_dicts(self.mx, [self._row()])[0]
+
+    def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
+              workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
+        """Add `location` as a source if it is new (label derived from its name; `options` as for
+        `Sources.add`), then sync it. Indexing the same path again syncs it."""
+        resolved = str(Path(location).expanduser().resolve())
+        existing = {r["location"]: r["label"] for r in self.sources.rows()}
+        if label is None:
+            label = existing.get(resolved)
+        if label is None or label not in existing.values():
+            label = self.sources.add(location, label=label, type=type, **options)["label"]
+        elif self.sources.get(label)["location"] != resolved:
+            raise QueryError("source", label, f"this label already names {self.sources.get(label)['location']}")
+        return self.sync(label, workers=workers, progress=progress)
+
+    def sync(self, label: str | None = None, *, workers: int | None = None,
+             progress: Progress | None = None) -> SyncReport:
+        """Sync one source of the account (by label, "0" for the first) or all of its enabled sources."""
+        rows = [self.sources.row(label)] if label is not None else self.sources.rows()
+        return self.mx._sync(rows, workers=workers, progress=progress, named=label is not None)
+
+
+class Accounts:
+    """The Context.IO accounts resource of an index."""
+
+    def __init__(self, mx: "MailIndex") -> None:
+        self._mx = mx
+
+    def create(self, email: str | None = None, first_name: str = "", last_name: str = "",
+               email_addresses: str | Iterable[str] | None = None) -> dict[str, Any]:
+        """A new account, owned by `email` (and any further `email_addresses`); no sources yet."""
+        self._mx._check_writable()
+        addresses = email_list("email", email) + email_list("email_addresses", email_addresses)
+        account_id = new_account_id()
+        with self._mx.store.transaction() as db:
+            insert_account(db, account_id, int(self._mx.clock()), list(dict.fromkeys(addresses)),
+                           name_param("first_name", first_name), name_param("last_name", last_name))
+        return self.get(account_id)
+
+    def list(self, **params: Any) -> list[dict[str, Any]]:
+        """Accounts, oldest first, filtered by `email` (an owner address), `status` (some source has it),
+        `status_ok` (1: every source OK; 0: some source not OK), paged by `limit` (1..100) and `offset`."""
+        p = {k: v for k, v in params.items() if v is not None}
+        unknown = [k for k in p if k not in LIST_PARAMS]
+        if unknown:
+            raise QueryError(unknown[0], p[unknown[0]], f"unknown parameter; known: {', '.join(LIST_PARAMS)}")
+        where, args = [], []
+        if "email" in p:
+            where.append("EXISTS (SELECT 1 FROM json_each(a.email_addresses) WHERE value = ?)")
+            args.append(text_param("email", p["email"]).lower())
+        if "status" in p:
+            status = text_param("status", p["status"]).upper()
+            if status not in SOURCE_STATUSES:
+                raise QueryError("status", p["status"], f"must be one of {', '.join(SOURCE_STATUSES)}")
+            where.append("EXISTS (SELECT 1 FROM sources s WHERE s.account = a.id AND s.status = ?)")
+            args.append(status)
+        if "status_ok" in p:
+            ok = int_param("status_ok", p["status_ok"], 0, 1)
+            where.append(("NOT " if ok else "") +
+                         "EXISTS (SELECT 1 FROM sources s WHERE s.account = a.id AND s.status != 'OK')")
+        limit = int_param("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT)
+        offset = int_param("offset", p.get("offset", 0), 0)
+        db = self._mx.store.db
+        db.row_factory = sqlite3.Row
+        try:
+            rows = db.execute(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
+                              "ORDER BY created, id LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        finally:
+            db.row_factory = None
+        return account_dicts(self._mx, rows)
+
+    def get(self, account_id: str) -> dict[str, Any]:
+        """One account object; AccountNotFound if no account has this id."""
+        return self._mx.account(account_id).info()
+
+    def update(self, account_id: str, *, first_name: str | None = None, last_name: str | None = None,
+               email_addresses: str | Iterable[str] | None = None, suspended: bool | int | None = None,
+               ) -> dict[str, Any]:
+        """Change names, the owner's addresses (contacts are recounted), or suspension (1 suspends, 0 resumes)."""
+        self._mx._check_writable()
+        account = self._mx.account(account_id)
+        row = account._row()
+        changes: dict[str, Any] = {}
+        if first_name is not None:
+            changes["first_name"] = name_param("first_name", first_name)
+        if last_name is not None:
+            changes["last_name"] = name_param("last_name", last_name)
+        if suspended is not None:
+            flag = flag_param("suspended", suspended)
+            changes["suspended"] = (row["suspended"] or int(self._mx.clock())) if flag else 0
+        owners = None
+        if email_addresses is not None:
+            owners = email_list("email_addresses", email_addresses)
+            changes["email_addresses"] = json.dumps(owners)
+        if changes:
+            with self._mx.store.transaction() as db:
+                db.execute(f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                           [*changes.values(), account.id])
+                if owners is not None and owners != json.loads(row["email_addresses"]):
+                    contacts.mark_all_dirty(db, account.id)  # "sent" and "received" changed meaning
+            if owners is not None:
+                contacts.refresh(self._mx.store.db, account.id, owners)
+        return account.info()
+
+    def suspend(self, account_id: str) -> dict[str, Any]:
+        """Stop syncing the account's sources (its messages stay searchable); `update(suspended=0)` resumes."""
+        return self.update(account_id, suspended=1)
+
+    def delete(self, account_id: str) -> dict[str, bool]:
+        """Remove the account, its sources, their messages from the index, its contacts and connect tokens.
+
+        Source mail on disk is never touched."""
+        self._mx._check_writable()
+        account = self._mx.account(account_id)
+        account._row()
+        for row in account.sources.rows():
+            account.sources.delete(row["label"])
+        with self._mx.store.transaction() as db:
+            contacts.drop_account(db, account.id)
+            db.execute("DELETE FROM connect_tokens WHERE account = ?", (account.id,))
+            db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+            db.execute("DELETE FROM meta WHERE key = 'default_account' AND value = ?", (account.id,))
+        return {"success": True}
+
+
+def check_account_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ACCOUNT_ID.match(value.strip().lower()):
+        raise QueryError("id", value, "must be an account id: 24 hexadecimal characters")
+    return value.strip().lower()
+
+
+def insert_account(db: sqlite3.Connection, account_id: str, created: int, email_addresses: Sequence[str],
+                   first_name: str = "", last_name: str = "") -> None:
+    """Inside the caller's transaction."""
+    db.execute("INSERT INTO accounts (id, created, email_addresses, first_name, last_name) VALUES (?, ?, ?, ?, ?)",
+               (account_id, created, json.dumps(list(email_addresses)), first_name, last_name))
+
+
+def account_dicts(mx: "MailIndex", rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Context.IO account objects for `accounts` rows, with their sources and counts (one query for all)."""
+    ids = [r["id"] for r in rows]
+    counts = _counts(mx.store.db, ids) if ids else {}
+    out = []
+    for r in rows:
+        account = mx.account(r["id"])
+        nb_messages, nb_files = counts.get(r["id"], (0, 0))
+        out.append({
+            "id": r["id"], "created": r["created"], "suspended": r["suspended"],
+            "email_addresses": json.loads(r["email_addresses"]), "first_name": r["first_name"],
+            "last_name": r["last_name"], "password_expired": 0, "sources": account.sources.list(),
+            "nb_messages": nb_messages, "nb_files": nb_files, "resource_url": f"mailindex:accounts/{r['id']}",
+        })
+    return out
+
+
+def _counts(db: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """{account: (messages, files)}; files as the account's `files` lists show them (see raw_file_list)."""
+    rows = db.execute(
+        """WITH placed AS (
+               SELECT s.account, l.message, MAX(s.raw_file_list) AS raw
+               FROM locations l JOIN sources s ON s.id = l.source_id
+               WHERE s.account IN (SELECT value FROM json_each(?)) GROUP BY s.account, l.message)
+           SELECT p.account, COUNT(*), SUM(m.nb_files - CASE WHEN p.raw THEN 0 ELSE m.nb_signature_images END)
+           FROM placed p JOIN messages m ON m.id = p.message GROUP BY p.account""",
+        (json.dumps(list(account_ids)),))
+    return {a: (n, f or 0) for a, n, f in rows}
+
