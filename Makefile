@@ -27,6 +27,10 @@ demo: install
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/archive.mbox --source archive
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/eml --source exports
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/takeout.mbox --source gmail
+	@echo; echo '$$ mailindex sources   (trash, drafts and junk are left out by default, as Context.IO did)'
+	@$(VENV)/bin/mailindex --index demo-index sources
+	@echo; echo '$$ mailindex accounts'
+	@$(VENV)/bin/mailindex --index demo-index accounts
 	@echo; echo '$$ mailindex search --from alice@example.com --limit 5'
 	@$(VENV)/bin/mailindex --index demo-index search --from alice@example.com --limit 5
 	@echo; echo '$$ mailindex search --email example.org --count'

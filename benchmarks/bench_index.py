@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 from pathlib import Path
 
-from mailindex import MailIndex
+from mailindex import IndexVersionError, MailIndex
 
 
 def open_index(path: str | None, index: str | None) -> tuple[MailIndex, Path]:
@@ -22,10 +23,15 @@ def open_index(path: str | None, index: str | None) -> tuple[MailIndex, Path]:
 
         corpus = default_corpus()
     where = Path(index) if index else Path(__file__).parent / ".cache" / f"index-{corpus.name}"
-    mx = MailIndex(where)
+    try:
+        mx = MailIndex(where)
+    except IndexVersionError:  # a cache built by an older mailindex: build it again
+        print(f"rebuilding {where}: it was built with an older index schema", file=sys.stderr)
+        shutil.rmtree(where)
+        mx = MailIndex(where)
     if "bench" not in {s["label"] for s in mx.sources()}:
         print(f"indexing {corpus} into {where} (once) ...", file=sys.stderr)
-        mx.add_source("bench", corpus)
+        mx.add_source("bench", corpus, sync_all_folders=1, sync_flags=1)  # every message, as before accounts
     mx.sync("bench")
     return mx, corpus
 

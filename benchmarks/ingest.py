@@ -254,7 +254,7 @@ def run(path: Path | None, index: Path | None, workers: int | None, count: int, 
         with TreeRss() as rss:
             mx = MailIndex(index)
             try:
-                src = mx.add_source(LABEL, source_path)
+                src = mx.add_source(LABEL, source_path, sync_all_folders=1, sync_flags=1)  # every message
                 source_type = src.get("type") if isinstance(src, dict) else None
                 result["corpus"]["type"] = source_type
                 print(f"indexing {path} ({mail_bytes / 1e6:,.1f} MB) into {index} ...", file=log, flush=True)

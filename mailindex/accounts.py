@@ -154,7 +154,7 @@ class Accounts:
         db.row_factory = sqlite3.Row
         try:
             rows = db.execute(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
-                              "ORDER BY created, id LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+                              "ORDER BY created, rowid LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
         finally:
             db.row_factory = None
         return account_dicts(self._mx, rows)
@@ -210,6 +210,7 @@ class Accounts:
             db.execute("DELETE FROM connect_tokens WHERE account = ?", (account.id,))
             db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
             db.execute("DELETE FROM meta WHERE key = 'default_account' AND value = ?", (account.id,))
+        self._mx._accounts.pop(account.id, None)
         return {"success": True}
 
 

@@ -46,8 +46,8 @@ class MailIndex:
     >>> mx.account(acct["id"]).messages.count()
 
     `mx.messages`, `mx.contacts`, `add_source`, `sources` and `source` are
-    those of the default account: the one the index created for you (else
-    the oldest). `read_only=True` opens an existing index for reading only
+    those of the default account, which the index makes the first time one
+    is needed. `read_only=True` opens an existing index for reading only
     (the forensics default): every write raises ReadOnlyIndex. `owner` sets
     the default account's addresses, which give the `email` filter and the
     contacts their meaning. `clock` gives the time in Unix seconds (tests
@@ -105,15 +105,13 @@ class MailIndex:
 
     @property
     def default_account(self) -> Account:
-        """The account the index made for you (made on first use), else the oldest one."""
+        """The account the index makes for you the first time one is needed (again if it was deleted)."""
         chosen = self.store.meta("default_account")
         if not chosen or not self.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (chosen,)).fetchone():
-            oldest = self.store.db.execute("SELECT id FROM accounts ORDER BY created, id LIMIT 1").fetchone()
-            if oldest is None and self.read_only:
-                raise AccountNotFound("default (this index has no account yet)")
-            chosen = oldest[0] if oldest else self.accounts.create()["id"]
-            if not self.read_only:
-                self.store.set_meta("default_account", chosen)
+            if self.read_only:
+                raise AccountNotFound("default (this index has no default account; name one)")
+            chosen = self.accounts.create()["id"]
+            self.store.set_meta("default_account", chosen)
         return self.account(chosen)
 
     @property

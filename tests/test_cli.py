@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,6 +90,14 @@ def test_source_writes_the_exact_bytes(tmp_path: Path, capsysbinary: pytest.Capt
     (["contacts", "nobody@example.com"], "contact not found"),
     (["search", "--subject", "/a{2000}/"], "invalid repetition size: {2000,2000} (got"),
     (["search", "--subject", "/\\w{500}x/"], "pattern too large"),
+    (["--account", "0" * 24, "search"], "account not found"),
+    (["--account", "nope", "search"], "account id"),
+    (["accounts", "list", "--limit", "101"], "limit"),
+    (["accounts", "create", "--email", "nobody"], "not an email address"),
+    (["sources", "get", "nope"], "no source with this label"),
+    (["sources", "add", "/nonexistent/mail"], "no such file or directory"),
+    (["connect-tokens", "create", "--callback-url", "ftp://example.com/"], "callback_url"),
+    (["connect-tokens", "get", "f" * 40], "connect token not found"),
 ])
 def test_errors_are_one_line_and_nonzero(indexed: Path, capfd: pytest.CaptureFixture[str], argv: list[str],
                                          needle: str) -> None:
@@ -114,3 +123,38 @@ def test_owner_gives_email_its_contact_meaning(tmp_path: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert main(["--index", idx, "search", "--email", "bob@example.org", "--json"]) == 0
     assert [m["subject"] for m in _json(capsys)] == ["to both"]
+
+
+def _run(index: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    capsys.readouterr()
+    assert main(["--index", str(index), *argv, "--json"]) == 0
+    return _json(capsys)
+
+
+def test_accounts_sources_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    index = tmp_path / "idx"
+    work = mail.maildir(tmp_path / "work", {"INBOX": [mail.message("work mail"), mail.message("more work")],
+                                            "Trash": [mail.message("binned")]})
+    home = mail.maildir(tmp_path / "home", {"INBOX": [mail.message("home mail")]})
+    account = _run(index, capsys, "accounts", "create", "--email", "ann@example.com", "--first-name", "Ann")
+    acct = ["--account", account["id"]]
+    added = _run(index, capsys, *acct, "sources", "add", str(work), "--label", "work")
+    assert (added["label"], added["status"], added["sync_all_folders"]) == ("work", "OK", 0)
+    assert _run(index, capsys, *acct, "sync")["added"] == 2
+    token = _run(index, capsys, *acct, "connect-tokens", "create", "--callback-url", "https://example.com/cb")
+    redeemed = _run(index, capsys, *acct, "connect-tokens", "redeem", token["token"], str(home))
+    assert redeemed["account"]["id"] == account["id"] and redeemed["sync"]["added"] == 1
+    listed = _run(index, capsys, "accounts", "list", "--email", "ann@example.com")
+    assert [(a["id"], a["nb_messages"], [s["label"] for s in a["sources"]]) for a in listed] == \
+        [(account["id"], 3, ["work", "home"])]
+    assert sorted(m["subject"] for m in _run(index, capsys, *acct, "search")) == \
+        ["home mail", "more work", "work mail"]
+    assert _run(index, capsys, *acct, "search", "--source", "home")[0]["subject"] == "home mail"
+    assert _run(index, capsys, "search") == []  # the default account has no sources
+    _run(index, capsys, *acct, "sources", "update", "work", "--sync-all-folders", "1")
+    assert _run(index, capsys, *acct, "sync", "work")["added"] == 1
+    assert _run(index, capsys, *acct, "sources", "delete", "home") == {"success": True}
+    assert [s["label"] for s in _run(index, capsys, *acct, "sources")] == ["work"]
+    assert _run(index, capsys, "accounts", "delete", account["id"]) == {"success": True}
+    assert _run(index, capsys, "accounts", "list", "--email", "ann@example.com") == []
+
