@@ -12,6 +12,7 @@ small inline images such as signature logos are left out of `files`
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -48,6 +49,8 @@ class Sources:
         path when None). Checks everything first and creates nothing on bad input; does not sync."""
         self._mx._check_writable()
         self._account._row()
+        if not isinstance(location, (str, os.PathLike)) or not str(location).strip():
+            raise QueryError("location", location, "must be a path")
         flags = {"sync_all_folders": flag_param("sync_all_folders", sync_all_folders),
                  "sync_flags": flag_param("sync_flags", sync_flags),
                  "raw_file_list": flag_param("raw_file_list", raw_file_list)}

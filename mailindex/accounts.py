@@ -38,11 +38,6 @@ def new_account_id() -> str:
     return secrets.token_hex(12)
 
 
-def new_account_id() -> str:
-    """24 lowercase hex characters from a cryptographic random source."""
-    return secrets.token_hex(12)
-
-
 class Account:
     """One account of an index: its messages, contacts, sources and connect tokens.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import sqlite3
@@ -22,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, MailindexError, QueryError
+from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, IndexLocked, MailindexError, QueryError
 from mailindex.query.filters import email_list, flag_param, name_param, text_param
 
 if TYPE_CHECKING:
@@ -58,7 +59,11 @@ def _hash(token: str) -> str:
 def http_url(name: str, value: Any) -> str:
     """An absolute http(s) URL with a host, or QueryError naming `name`."""
     url = text_param(name, value)
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
+    except ValueError as exc:
+        raise QueryError(name, value, f"is not a valid URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise QueryError(name, value, "must be an absolute http:// or https:// URL")
     return url
@@ -97,7 +102,7 @@ class ConnectTokens:
                        (_hash(token), token, self._account.id if self._account else None, now,
                         now + TOKEN_LIFETIME, *values.values()))
         return {"success": True, "token": token, "resource_url": self._resource_url(token),
-                "browser_redirect_url": f"mailindex:connect_tokens/{token}/redeem"}
+                "browser_redirect_url": f"{self._resource_url(token)}/redeem"}
 
     def list(self) -> list[dict[str, Any]]:
         """Tokens of this account (made for it, or used to create it), or index-wide every token; oldest first."""
@@ -150,7 +155,7 @@ class ConnectTokens:
                                            "a source")
         try:
             source = account.sources.add(location, label=label, type=type, **source_options)
-        except MailindexError:
+        except Exception:
             if creating:  # nothing half-created
                 self._mx.store.db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
             raise
@@ -162,7 +167,16 @@ class ConnectTokens:
             if creating:
                 self._mx.accounts.delete(account.id)
             raise ConnectTokenUnusable("this connect token was used already; create another")
-        report = account.sync(source["label"], workers=workers)
+        try:
+            report = account.sync(source["label"], workers=workers)
+        except IndexLocked:  # nothing was indexed: put everything back, so the token can be redeemed later
+            with self._mx.store.transaction() as db:
+                db.execute("DELETE FROM sources WHERE account = ? AND label = ?", (account.id, source["label"]))
+                if creating:
+                    db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+                db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
+                           (row["expires"], row["account"], row["token_hash"]))
+            raise
         out = self.get(token)
         out["browser_redirect_url"] = _with_query(row["callback_url"], contextio_token=row["token"])
         out["sync"] = report.to_dict()
@@ -229,8 +243,8 @@ def post_callback(url: str, payload: dict[str, Any]) -> dict[str, Any]:
             return {"url": url, "delivered": True, "status": response.status}
     except urllib.error.HTTPError as exc:
         return {"url": url, "delivered": False, "status": exc.code, "error": str(exc.reason)}
-    except (urllib.error.URLError, OSError) as exc:
-        return {"url": url, "delivered": False, "error": str(getattr(exc, "reason", exc))}
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        return {"url": url, "delivered": False, "error": f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"}
 
 
 def _with_query(url: str, **params: str) -> str:
