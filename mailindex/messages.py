@@ -149,11 +149,10 @@ class Messages:
 
     def _thread_sizes(self, mids: list[str]) -> dict[str, int]:
         """{message_id: messages of its thread within this account}."""
-        threads = {mid: self._threads.thread_of(mid) for mid in mids}
-        members = {t: self._threads.members(t) for t in set(threads.values())}
-        rows = self._mx.store.message_rows([m for ms in members.values() for m in ms])
+        mates = self._threads.mates_of(mids)
+        rows = self._mx.store.message_rows(list({m for ms in mates.values() for m in ms}))
         mine = self._mx.store.in_account([r[0] for r in rows.values()], self._account.id)
-        return {mid: sum(rows[m][0] in mine for m in members[t] if m in rows) for mid, t in threads.items()}
+        return {mid: sum(rows[m][0] in mine for m in ms if m in rows) for mid, ms in mates.items()}
 
     def _source_ids(self) -> set[int]:
         return {r["id"] for r in self._account.sources.rows()}

@@ -220,12 +220,16 @@ class ThreadStore:
         ids = json.dumps(list(dict.fromkeys(thread_ids)))
         return dict(self.db.execute(f"SELECT name, size FROM thread_info WHERE name {_IN_JSON}", (ids,)))
 
-    def sizes_of(self, keys: Iterable[str]) -> dict[str, int]:
-        """{message key: size of its thread} for many messages in one query; unknown keys are left out."""
+    def mates_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """{message key: keys of every message of its thread, itself included} in one query; unknown keys
+        are left out."""
         ids = json.dumps(list(dict.fromkeys(keys)))
-        return dict(self.db.execute(
-            f"SELECT m.key, i.size FROM thread_message m JOIN thread_info i ON i.id = m.thread WHERE m.key {_IN_JSON}",
-            (ids,)))
+        out: dict[str, list[str]] = {}
+        for key, mate in self.db.execute(
+                f"SELECT a.key, b.key FROM thread_message a JOIN thread_message b ON b.thread = a.thread "
+                f"WHERE a.key {_IN_JSON}", (ids,)):
+            out.setdefault(key, []).append(mate)
+        return out
 
 
 def _components(members: dict[str, list[str]]) -> list[list[str]]:

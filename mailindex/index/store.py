@@ -350,12 +350,13 @@ class Store:
 
     def in_account(self, rowids: Sequence[int], account: str) -> set[int]:
         """Those message rowids with a location in one of the account's sources."""
+        # Filtered here, not in SQL: given the source, SQLite would walk that source's every location.
+        mine = {r[0] for r in self.db.execute("SELECT id FROM sources WHERE account = ?", (account,))}
         out: set[int] = set()
         for chunk in _chunks(list(rowids), 900):
             marks = ",".join("?" * len(chunk))
-            out.update(r[0] for r in self.db.execute(
-                f"SELECT DISTINCT l.message FROM locations l JOIN sources s ON s.id = l.source_id "
-                f"WHERE s.account = ? AND l.message IN ({marks})", (account, *chunk)))
+            out.update(m for m, sid in self.db.execute(
+                f"SELECT message, source_id FROM locations WHERE message IN ({marks})", chunk) if sid in mine)
         return out
 
     def locations_of(self, message_rowid: int) -> list[tuple[int, str, str, str, str]]:
