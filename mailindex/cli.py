@@ -73,13 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="add a mail path as a source (if new) and sync it",
-                       description="Index PATH (Maildir, mbox file or tree, .eml tree). Re-running syncs changes.")
+                       description="Index PATH (Maildir, mbox file or tree, .eml tree). Re-running syncs changes. "
+                                   "The source options apply when PATH is new.")
     p.add_argument("path")
     p.add_argument("--source", metavar="LABEL", help="source label (default: derived from the path)")
     p.add_argument("--type", choices=None, help="source type (maildir, mbox, eml, ...); detected by default")
     p.add_argument("--workers", type=int, help="parser processes (default: CPU count)")
     p.add_argument("--owner", metavar="ADDR[,ADDR...]",
                    help="the mailbox owner's addresses, kept in the index: they give --email its contact meaning")
+    _option_args(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = sub.add_parser("sync", parents=[common], help="sync one source, or all of them",
@@ -455,7 +457,8 @@ def _index(mx: MailIndex, a: argparse.Namespace) -> None:
     account = _acct(mx, a)
     if a.owner:
         mx.accounts.update(account.id, email_addresses=a.owner)
-    report = account.index(a.path, a.source, a.type, workers=a.workers, progress=ProgressLine("indexing"))
+    report = account.index(a.path, a.source, a.type, workers=a.workers, progress=ProgressLine("indexing"),
+                           **_options(a))
     _report(report.to_dict(), a.json)
 
 
