@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench-ingest bench-query bench-resources clean system-deps
+.PHONY: install demo test bench-ingest bench-query bench-resources bench-compare clean system-deps
 
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1'; then \
@@ -60,6 +60,10 @@ bench-query: install
 
 bench-resources: install
 	$(PY) -m benchmarks.resources
+
+bench-compare: install
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]'
+	$(PY) -m benchmarks.compare
 
 clean:
 	rm -rf demo-index .pytest_cache .hypothesis
