@@ -32,12 +32,16 @@ def draw(result: dict[str, Any], path: Path) -> None:
         xs = [k + i * width for k in range(len(QUESTION_KEYS))]
         ys = [answers[q]["p50_ms"] if answers[q]["supported"] else 0 for q in QUESTION_KEYS]
         right.bar(xs, ys, width, label=name, color=f"C{i}")
+        for x, q in zip(xs, QUESTION_KEYS):
+            if not answers[q]["supported"]:
+                right.text(x, 0.02, "n/a", ha="center", fontsize=7, rotation=90,
+                           transform=right.get_xaxis_transform())
     right.set_xticks([k + width * (len(series) - 1) / 2 for k in range(len(QUESTION_KEYS))])
     right.set_xticklabels([q.replace("_", "\n") for q in QUESTION_KEYS], fontsize=8)
     right.set_yscale("log")
     right.set_ylabel("p50 ms (log scale)")
     right.set_title("query latency, p50 (whole process; API in-process)")
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     corpus = result["corpus"]
     fig.suptitle(f"{Path(corpus['path']).name}: {corpus['messages']:,} messages, {corpus['bytes'] / 1e6:,.0f} MB, "
                  f"{result['machine']['cpus']} CPUs, {result['started']}", fontsize=10)

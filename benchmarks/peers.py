@@ -95,6 +95,10 @@ class Mailindex(Tool):
     def available(self) -> bool:
         return True
 
+    def env(self) -> dict[str, str]:
+        # Bytecode is cached as after any install; without it every run would compile mailindex again.
+        return {k: v for k, v in super().env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+
     def version(self) -> str:
         from mailindex import __version__
 
@@ -227,6 +231,9 @@ class Mairix(Tool):
             "subject_regex": None,
         }[key]
         return None if terms is None else ["mairix", "-f", str(self.home / "mairixrc"), "-r", *terms]
+
+    def ok_codes(self) -> tuple[int, ...]:
+        return (0, 1)  # 1: no matches
 
 
 PEERS: tuple[type[Tool], ...] = (Notmuch, Mu, Mairix)

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import secrets
 import sqlite3
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,6 +233,10 @@ class ConnectTokens:
 
 def post_callback(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     """POST `payload` as JSON; answers `{url, delivered, status | error}` and never raises."""
+    import http.client  # here, not at the top: they cost every CLI command ~20 ms of start-up
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "mailindex"})
     try:
