@@ -5,13 +5,23 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench-ingest bench-query bench-resources bench-compare clean system-deps
+.PHONY: install demo test test-deps bench-ingest bench-query bench-resources bench-compare clean system-deps
 
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1'; then \
 	  echo "installing libmagic1 (python-magic needs it)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libmagic1 >/dev/null; \
 	  else echo "libmagic1 is missing: run 'sudo apt-get install libmagic1'" >&2; exit 1; fi; \
+	fi
+
+# The IMAP tests start their own Dovecot on 127.0.0.1; without root they skip, saying why.
+test-deps: system-deps
+	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing dovecot-imapd (the IMAP tests' server)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq dovecot-imapd >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; }; \
+	  else echo "dovecot-imapd is missing and we are not root: the IMAP tests will be skipped" >&2; fi; \
 	fi
 
 $(STAMP): pyproject.toml | system-deps
@@ -49,7 +59,7 @@ demo: install
 	  "$$($(VENV)/bin/mailindex --index demo-index search --limit 1 --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)[0]["message_id"])')" \
 	  --include-body --json | head -40
 
-test: install
+test: install test-deps
 	$(PY) -m pytest -q
 
 bench-ingest: install

@@ -35,3 +35,18 @@ def mx(tmp_path: Path) -> Iterator[MailIndex]:
     index = MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False))
     yield index
     index.close()
+
+
+@pytest.fixture
+def dovecot() -> Iterator["DovecotServer"]:
+    """A real Dovecot on 127.0.0.1 with user alice (password "secret"); skipped loudly where it cannot run,
+    and an error under CI, which must always run the IMAP tests."""
+    from tests.imap_server import DovecotServer, why_unavailable
+
+    reason = why_unavailable()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the IMAP tests: {reason}")
+        pytest.skip(f"IMAP TESTS SKIPPED: {reason}")
+    with DovecotServer({"alice": "secret"}) as server:
+        yield server
