@@ -64,7 +64,7 @@ class MailIndex:
             raise SourceNotFound(str(self.path), "no index here (a read-only index is never created)")
         if not read_only:
             self.path.mkdir(parents=True, exist_ok=True)
-        self.pm = pm or plugin_manager()
+        self._pm = pm
         self.store = Store(self.path / "meta.sqlite", read_only=read_only)
         self.tantivy = TantivyIndex(self.path / "tantivy", read_only=read_only)
         self.searcher = Searcher(self.tantivy)
@@ -78,6 +78,13 @@ class MailIndex:
         if owner is not None:
             self._check_writable()
             self.accounts.update(self.default_account.id, email_addresses=owner)
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The plugin manager: made on first use, since loading entry points costs a CLI query ~20 ms."""
+        if self._pm is None:
+            self._pm = plugin_manager()
+        return self._pm
 
     def __enter__(self) -> "MailIndex":
         return self
