@@ -20,7 +20,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, IndexLocked, MailindexError, QueryError
+from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, MailindexError, QueryError
 from mailindex.query.filters import email_list, flag_param, name_param, text_param
 
 if TYPE_CHECKING:
@@ -166,13 +166,8 @@ class ConnectTokens:
             raise ConnectTokenUnusable("this connect token was used already; create another")
         try:
             report = account.sync(source["label"], workers=workers)
-        except IndexLocked:  # nothing was indexed: put everything back, so the token can be redeemed later
-            with self._mx.store.transaction() as db:
-                db.execute("DELETE FROM sources WHERE account = ? AND label = ?", (account.id, source["label"]))
-                if creating:
-                    db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-                db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
-                           (row["expires"], row["account"], row["token_hash"]))
+        except MailindexError:  # a busy index, a source that cannot be read: undo, so the token can be used later
+            self._undo(account, source["label"], creating, row)
             raise
         out = self.get(token)
         out["browser_redirect_url"] = _with_query(row["callback_url"], contextio_token=row["token"])
@@ -185,6 +180,21 @@ class ConnectTokens:
         return out
 
     # -- helpers ---------------------------------------------------------------
+    def _undo(self, account: "Account", label: str, creating: bool, row: sqlite3.Row) -> None:
+        """Put back what a redemption made before its initial sync failed: the source, a new account, the
+        token's unused state."""
+        source_id = account.sources.row(label)["id"]
+        db = self._mx.store.db
+        if db.execute("SELECT 1 FROM locations WHERE source_id = ? LIMIT 1", (source_id,)).fetchone():
+            account.sources.delete(label)  # some mail was indexed: it leaves the index first
+        with self._mx.store.transaction() as db:
+            db.execute("DELETE FROM sync_log WHERE source_id = ?", (source_id,))
+            db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+            if creating:
+                db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+            db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
+                       (row["expires"], row["account"], row["token_hash"]))
+
     def _find(self, token: Any) -> sqlite3.Row:
         token = text_param("token", token)
         rows = self._rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))

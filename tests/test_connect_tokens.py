@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mailindex import (Account, ConnectTokenNotFound, ConnectTokenUnusable, IndexLocked, MailIndex, QueryError,
-                       ReadOnlyIndex, SourceFormatError, SourceNotFound)
+                       ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, hookimpl)
 from mailindex.connect_tokens import TOKEN_LIFETIME
 from mailindex.plugins import plugin_manager
 from tests import mail
@@ -356,6 +356,42 @@ def test_busy_index_leaves_the_token_redeemable(mx: MailIndex, tmp_path: Path) -
             held.close()
     assert_unused(mx.connect_tokens, token)
     assert mx.connect_tokens.redeem(token, root)["sync"]["added"] == 2
+
+
+class _Unlistable:
+    """A backend that opens its location but cannot list it: the initial sync fails after the source exists."""
+
+    @hookimpl
+    def mailindex_source_types(self) -> list[str]:
+        return ["unlistable"]
+
+    @hookimpl
+    def mailindex_open_source(self, location: str, source_type: str | None, options: Any) -> Any:
+        if source_type != "unlistable":
+            return None
+        from mailindex.sources.maildir import MaildirSource
+
+        class Failing(MaildirSource):
+            type = "unlistable"
+
+            def containers(self) -> Any:
+                raise SourceError(location, "permission denied while listing")
+
+        return Failing(location)
+
+
+def test_failed_initial_sync_creates_nothing(tmp_path: Path, clock: Clock) -> None:
+    pm = plugin_manager(entry_points=False)
+    pm.register(_Unlistable(), name="unlistable")
+    root = maildir(tmp_path, "inbox", 2)
+    with MailIndex(tmp_path / "idx", pm=pm, clock=clock) as mx:
+        token = new_token(mx.connect_tokens, **PERSON)
+        with pytest.raises(SourceError, match="permission denied"):
+            mx.connect_tokens.redeem(token, root, type="unlistable")
+        assert account_ids(mx) == []
+        assert mx.store.db.execute("SELECT COUNT(*) FROM sources").fetchone() == (0,)
+        assert_unused(mx.connect_tokens, token)
+        assert mx.connect_tokens.redeem(token, root)["sync"]["added"] == 2
 
 
 def test_taken_label_leaves_the_token_unused(mx: MailIndex, tmp_path: Path) -> None:
