@@ -15,8 +15,8 @@ from mailindex import connect_tokens, contacts
 from mailindex.accounts import Account, Accounts, check_account_id
 from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
-from mailindex.errors import (AccountNotFound, QueryError, ReadOnlyIndex, SourceError, SourceFormatError,
-                              SourceNotFound, SourceUnavailable)
+from mailindex.errors import (AccountNotFound, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound,
+                              SourceUnavailable)
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from mailindex import MailIndex
 from mailindex.plugins import plugin_manager
+
+if TYPE_CHECKING:
+    from tests.imap_server import DovecotServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "mail"
@@ -38,7 +42,7 @@ def mx(tmp_path: Path) -> Iterator[MailIndex]:
 
 
 @pytest.fixture
-def dovecot() -> Iterator["DovecotServer"]:
+def dovecot() -> Iterator[DovecotServer]:
     """A real Dovecot on 127.0.0.1 with user alice (password "secret"); skipped loudly where it cannot run,
     and an error under CI, which must always run the IMAP tests."""
     from tests.imap_server import DovecotServer, why_unavailable
