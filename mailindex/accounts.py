@@ -62,14 +62,10 @@ class Account:
         return self.mx.store.db
 
     def _row(self) -> sqlite3.Row:
-        self.db.row_factory = sqlite3.Row
-        try:
-            row = self.db.execute("SELECT * FROM accounts WHERE id = ?", (self.id,)).fetchone()
-        finally:
-            self.db.row_factory = None
-        if row is None:
+        rows = self.mx.store.rows("SELECT * FROM accounts WHERE id = ?", (self.id,))
+        if not rows:
             raise AccountNotFound(self.id)
-        return row
+        return rows[0]
 
     @property
     def owners(self) -> list[str]:
@@ -145,13 +141,8 @@ class Accounts:
                          "EXISTS (SELECT 1 FROM sources s WHERE s.account = a.id AND s.status != 'OK')")
         limit = int_param("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT)
         offset = int_param("offset", p.get("offset", 0), 0)
-        db = self._mx.store.db
-        db.row_factory = sqlite3.Row
-        try:
-            rows = db.execute(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
-                              "ORDER BY created, rowid LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
-        finally:
-            db.row_factory = None
+        rows = self._mx.store.rows(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
+                                   "ORDER BY created, rowid LIMIT ? OFFSET ?", [*args, limit, offset])
         return account_dicts(self._mx, rows)
 
     def get(self, account_id: str) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class ConnectTokens:
         """Tokens of this account (made for it, or used to create it), or index-wide every token; oldest first."""
         self._purge_now()
         where, args = ("WHERE account = ?", (self._account.id,)) if self._account else ("", ())
-        return [self._dict(r) for r in self._rows(f"SELECT * FROM connect_tokens {where} ORDER BY created, token",
+        return [self._dict(r) for r in self._mx.store.rows(f"SELECT * FROM connect_tokens {where} ORDER BY created, token",
                                                    args)]
 
     def get(self, token: str) -> dict[str, Any]:
@@ -197,21 +197,13 @@ class ConnectTokens:
 
     def _find(self, token: Any) -> sqlite3.Row:
         token = text_param("token", token)
-        rows = self._rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
+        rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
         row = rows[0] if rows else None
         if row is None or not hmac.compare_digest(row["token"].encode(), token.encode()):
             raise ConnectTokenNotFound(token)
         if self._account is not None and row["account"] != self._account.id:
             raise ConnectTokenNotFound(token)
         return row
-
-    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
-        db = self._mx.store.db
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.row_factory = None
 
     def _purge_now(self) -> None:
         if not self._mx.read_only:

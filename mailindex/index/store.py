@@ -195,16 +195,20 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A query's rows, addressable by column name (other queries keep plain tuples: they are faster)."""
+        self.db.row_factory = sqlite3.Row
+        try:
+            return self.db.execute(sql, args).fetchall()
+        finally:
+            self.db.row_factory = None
+
     # -- sources ------------------------------------------------------------
     def source_rows(self, account: str | None = None) -> list[sqlite3.Row]:
         """Every source (of one account when given), oldest first."""
-        self.db.row_factory = sqlite3.Row
-        try:
-            if account is None:
-                return self.db.execute("SELECT * FROM sources ORDER BY id").fetchall()
-            return self.db.execute("SELECT * FROM sources WHERE account = ? ORDER BY id", (account,)).fetchall()
-        finally:
-            self.db.row_factory = None
+        if account is None:
+            return self.rows("SELECT * FROM sources ORDER BY id")
+        return self.rows("SELECT * FROM sources WHERE account = ? ORDER BY id", (account,))
 
     def source_labels(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, label FROM sources"))
