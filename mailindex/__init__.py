@@ -8,7 +8,8 @@ from mailindex.engine import MailIndex, default_index_dir
 from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNotFound, ConnectTokenUnusable,
                               ContactNotFound, IndexLocked, IndexStoreError, IndexVersionError, IntegrityError,
                               MailindexError, MessageNotFound, NotFound, PluginError, QueryError, ReadOnlyIndex,
-                              SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
+                              SourceError, SourceFormatError, SourceNotFound, SourceUnavailable,
+                              UnsupportedOperation)
 from mailindex.hookspecs import hookimpl
 from mailindex.messages import Messages
 from mailindex.record import Address, Attachment, Record
@@ -21,6 +22,7 @@ __all__ = [
     "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexLocked",
     "IndexStoreError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
     "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source",
-    "SourceError", "SourceFormatError", "SourceNotFound", "SyncReport", "default_index_dir", "hookimpl",
+    "SourceError", "SourceFormatError", "SourceNotFound", "SyncReport", "UnsupportedOperation", "default_index_dir",
+    "hookimpl",
 ]
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailindex.errors import QueryError, SourceNotFound
+from mailindex.locations import canonical, resource_url, url_password
 from mailindex.query.filters import flag_param
 
 if TYPE_CHECKING:
@@ -62,8 +63,11 @@ class Sources:
                                              "letter or digit (and not \"0\", which names the first source)")
         elif label in taken:
             raise QueryError("label", label, "this account already has a source with this label")
-        src = self._mx.open_source(location, type, options)
-        path = str(Path(location).expanduser().resolve())
+        password = options.pop("password", None) or url_password(location)
+        path = canonical(location)
+        if password is not None:  # held in memory for this MailIndex, never written to the index
+            self._mx.passwords[path] = password
+        src = self._mx.open_source(path, type, options)
         with self._mx.store.transaction() as db:
             db.execute("INSERT INTO sources (account, label, type, location, options, created, sync_all_folders, "
                        "sync_flags, raw_file_list) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,7 +140,7 @@ def source_dict(r: sqlite3.Row) -> dict[str, Any]:
     return {"label": r["label"], "type": r["type"], "location": r["location"], "status": r["status"],
             "sync_all_folders": r["sync_all_folders"], "sync_flags": r["sync_flags"],
             "raw_file_list": r["raw_file_list"], "options": json.loads(r["options"]), "created": r["created"],
-            "resource_url": Path(r["location"]).as_uri(),
+            "resource_url": resource_url(r["location"]),
             "sync": {"last_sync_start": r["last_sync_start"], "last_sync_stop": r["last_sync_stop"],
                      "last_expunge": r["last_expunge"],
                      "initial_import_finished": bool(r["initial_import_finished"])}}

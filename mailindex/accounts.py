@@ -14,13 +14,13 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailindex import contacts
 from mailindex.account_sources import SOURCE_STATUSES, Sources
 from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
+from mailindex.locations import canonical
 from mailindex.errors import AccountNotFound, QueryError
 from mailindex.messages import Messages
 from mailindex.query.filters import MAX_LIMIT, email_list, flag_param, int_param, name_param, text_param
@@ -84,7 +84,7 @@ class Account:
               workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
         """Add `location` as a source if it is new (label derived from its name; `options` as for
         `Sources.add`), then sync it. Indexing the same path again syncs it."""
-        resolved = str(Path(location).expanduser().resolve())
+        resolved = canonical(location)
         existing = {r["location"]: r["label"] for r in self.sources.rows()}
         if label is None:
             label = existing.get(resolved)

@@ -7,14 +7,16 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mailindex.accounts import Account
 from mailindex.engine import MailIndex, default_index_dir
-from mailindex.errors import MailindexError
+from mailindex.errors import MailindexError, QueryError
 from mailindex.plugins import list_plugins
 from mailindex.progress import ProgressLine
 from mailindex.query.filters import ADDRESS_PARAMS, TIME_PARAMS
+from mailindex.sources.base import FLAG_NAMES
 
 EPILOG = "Index location: --index DIR, else $MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex."
 
@@ -138,12 +140,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="the header block exactly as in the source")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("flags", parents=[common], help="a message's flags, read from its source now")
+    p = sub.add_parser("flags", parents=[common], help="a message's flags, read from its source now; or set them",
+                       description="Without options: the flags, read live. With --seen 1 and the like: set or "
+                                   "clear them at the source (Maildir renames, mbox rewrites Status, IMAP STORE).")
+    p.add_argument("id")
+    _flag_args(p, "")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("folders", parents=[common], help="the folders a message is in; or change them",
+                       description="Without options: the folders. --add/--remove copy the message into or delete "
+                                   "it from folders of its source; --set replaces the whole set (a name, or a "
+                                   "symbolic name such as \\Archive; \\Flagged sets the flag).")
+    p.add_argument("id")
+    p.add_argument("--add", metavar="FOLDER", action="append")
+    p.add_argument("--remove", metavar="FOLDER", action="append")
+    p.add_argument("--set", metavar="FOLDER", action="append")
+    p.add_argument("--json", action="store_true")
+
+    for name, what in (("copy", "copy a message to a folder, in its source or another (--dst-source)"),
+                       ("move", "move a message: copy, verify the copy, then delete the original")):
+        p = sub.add_parser(name, parents=[common], help=what)
+        p.add_argument("id")
+        p.add_argument("dst_folder", metavar="FOLDER")
+        p.add_argument("--dst-source", metavar="LABEL", help="another source of the account")
+        _flag_args(p, "flag-")
+        p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("delete", parents=[common], help="delete a message at its sources (Gmail: to the Trash)")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("folders", parents=[common], help="the folders a message is in")
-    p.add_argument("id")
+    p = sub.add_parser("append", parents=[common], help="add a raw RFC 822 message (FILE, or - for stdin)")
+    p.add_argument("file")
+    p.add_argument("dst_folder", metavar="FOLDER")
+    p.add_argument("--dst-source", metavar="LABEL", help="default: the account's first source")
+    _flag_args(p, "flag-")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("thread", parents=[common], help="every message of a message's thread, in conversation order")
@@ -214,6 +245,9 @@ def _option_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="1: keep flags in the index, for folder=\\Flagged (default 0)")
     p.add_argument(f"--{prefix}raw-file-list", type=int, choices=[0, 1],
                    help="1: list signature images and other small inline images in files (default 0)")
+    if not prefix:
+        p.add_argument("--option", metavar="KEY=VALUE", action="append", default=[],
+                       help="a backend option, e.g. ssl=0 or password_env=VAR for imap:// (repeatable)")
 
 
 def _sources_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -366,9 +400,35 @@ def _acct(mx: MailIndex, args: argparse.Namespace) -> Account:
     return mx.account(account) if account else mx.default_account
 
 
-def _options(args: argparse.Namespace, prefix: str = "") -> dict[str, int]:
+def _options(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
     names = ("sync_all_folders", "sync_flags", "raw_file_list")
-    return {prefix + n: getattr(args, prefix + n) for n in names if getattr(args, prefix + n, None) is not None}
+    out: dict[str, Any] = {prefix + n: getattr(args, prefix + n) for n in names
+                           if getattr(args, prefix + n, None) is not None}
+    for item in getattr(args, "option", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise QueryError("option", item, "must be KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _flag_args(p: argparse.ArgumentParser, prefix: str) -> None:
+    for name in FLAG_NAMES:
+        p.add_argument(f"--{prefix}{name}", type=int, choices=[0, 1], help=f"1: set {name}, 0: clear it")
+
+
+def _flag_values(a: argparse.Namespace, prefix: str) -> dict[str, int]:
+    return {prefix + n: getattr(a, prefix + n) for n in FLAG_NAMES if getattr(a, prefix + n) is not None}
+
+
+def _answer(result: dict[str, Any], as_json: bool, done: str) -> None:
+    """Print a live operation's answer; a failure at the source exits 1 with the server's words."""
+    if as_json:
+        _print_json(result)
+    elif result["success"]:
+        print(done)
+    if not result["success"]:
+        raise MailindexError(f"the source refused: {result.get('connection_log', '')}")
 
 
 def _account_line(a: dict[str, Any]) -> str:
@@ -462,6 +522,37 @@ def _index(mx: MailIndex, a: argparse.Namespace) -> None:
     _report(report.to_dict(), a.json)
 
 
+def _flags(mx: MailIndex, a: argparse.Namespace) -> None:
+    changes = _flag_values(a, "")
+    line: Callable[[Any], str] = lambda f: ", ".join(k for k, v in f.items() if v) or "(none)"
+    if not changes:
+        _print_as(_acct(mx, a).messages.flags(a.id), a.json, line)
+        return
+    result = _acct(mx, a).messages.set_flags(a.id, **changes)
+    _answer(result, a.json, line(result.get("flags", {})))
+
+
+def _folders(mx: MailIndex, a: argparse.Namespace) -> None:
+    messages = _acct(mx, a).messages
+    if a.set:
+        result = messages.set_folders(a.id, [{"symbolic_name" if f.startswith("\\") else "name": f} for f in a.set])
+    elif a.add or a.remove:
+        result = messages.update_folders(a.id, add=a.add, remove=a.remove)
+    else:
+        _listing(messages.folders(a.id), a.json, lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip())
+        return
+    _answer(result, a.json, "folders: " + ", ".join(f["name"] for f in messages.folders(a.id)))
+
+
+def _append(mx: MailIndex, a: argparse.Namespace) -> None:
+    try:
+        data = sys.stdin.buffer.read() if a.file == "-" else Path(a.file).read_bytes()
+    except OSError as exc:
+        raise QueryError("file", a.file, f"cannot read it: {exc.strerror or exc}") from exc
+    result = _acct(mx, a).messages.append(data, a.dst_folder, a.dst_source, **_flag_values(a, "flag_"))
+    _answer(result, a.json, "added")
+
+
 COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
     "index": _index,
     "sync": _sync,
@@ -473,10 +564,14 @@ COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
     "source": lambda mx, a: sys.stdout.buffer.write(_acct(mx, a).messages.source(a.id)),
     "body": _body,
     "headers": _headers,
-    "flags": lambda mx, a: _print_as(_acct(mx, a).messages.flags(a.id), a.json,
-                                     lambda f: ", ".join(k for k, v in f.items() if v) or "(none)"),
-    "folders": lambda mx, a: _listing(_acct(mx, a).messages.folders(a.id), a.json,
-                                      lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip()),
+    "flags": _flags,
+    "folders": _folders,
+    "copy": lambda mx, a: _answer(_acct(mx, a).messages.copy(a.id, a.dst_folder, a.dst_source,
+                                                             **_flag_values(a, "flag_")), a.json, "copied"),
+    "move": lambda mx, a: _answer(_acct(mx, a).messages.move(a.id, a.dst_folder, a.dst_source,
+                                                             **_flag_values(a, "flag_")), a.json, "moved"),
+    "delete": lambda mx, a: _answer(_acct(mx, a).messages.delete(a.id), a.json, "deleted"),
+    "append": _append,
     "thread": _thread,
     "contacts": _contacts,
     "quarantine": lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "

@@ -15,11 +15,12 @@ from mailindex import connect_tokens, contacts
 from mailindex.accounts import Account, Accounts, check_account_id
 from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
-from mailindex.errors import (AccountNotFound, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound,
+from mailindex.errors import (AccountNotFound, ConcurrentChange, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound,
                               SourceUnavailable)
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
+from mailindex.locations import is_url
 from mailindex.messages import Messages
 from mailindex.plugins import plugin_manager
 from mailindex.sources.base import Source
@@ -73,6 +74,8 @@ class MailIndex:
             self.store.db.executescript(connect_tokens.DDL)
             ThreadStore(self.store.db)  # creates its tables
         self._accounts: dict[str, Account] = {}
+        self._open_sources: dict[tuple[Any, ...], Source] = {}
+        self.passwords: dict[str, str] = {}  # location -> password given by the caller; kept in memory only
         self.accounts = Accounts(self)
         self.connect_tokens = ConnectTokens(self)
         if owner is not None:
@@ -93,7 +96,10 @@ class MailIndex:
         self.close()
 
     def close(self) -> None:
-        """Close the metadata store; the index stays on disk."""
+        """Close open sources (an IMAP connection) and the metadata store; the index stays on disk."""
+        for src in self._open_sources.values():
+            src.close()
+        self._open_sources.clear()
         self.store.close()
 
     def _check_writable(self) -> None:
@@ -139,9 +145,14 @@ class MailIndex:
     # -- sources (of the default account) -----------------------------------------
     def open_source(self, location: str | os.PathLike[str], type: str | None = None,
                     options: Mapping[str, Any] | None = None) -> Source:
-        """The backend that reads `location` (detected unless `type` is given)."""
+        """The backend that reads `location` (detected unless `type` is given): a path, or a URL such as
+        imap://user@host for a backend plugin."""
         path = Path(location).expanduser()
-        if not path.exists():
+        if is_url(str(location)):
+            path = location  # type: ignore[assignment]
+            options = {**(options or {}), **({"password": self.passwords[str(location)]}
+                                              if str(location) in self.passwords else {})}
+        elif not path.exists():
             raise SourceNotFound(str(path), "no such file or directory")
         known = [t for types in self.pm.hook.mailindex_source_types() for t in types]
         if type is not None and type not in known:
@@ -167,11 +178,22 @@ class MailIndex:
         """One source of the default account by label ("0": the first); SourceNotFound if none."""
         return self.default_account.sources.get(label)
 
+    def _open_row(self, row: Any) -> Source:
+        """The backend of a `sources` row, kept open for this MailIndex's life (one IMAP login, not one per read)."""
+        key = (row["id"], row["location"], row["type"], row["options"])
+        if key not in self._open_sources:
+            self._open_sources[key] = self.open_source(row["location"], row["type"], json.loads(row["options"]))
+        return self._open_sources[key]
+
+    def _forget_source(self, source_id: int) -> None:
+        for key in [k for k in self._open_sources if k[0] == source_id]:
+            self._open_sources.pop(key).close()
+
     def _source_for_id(self, source_id: int) -> Source | None:
         for row in self.store.source_rows():
             if row["id"] == source_id:
                 try:
-                    return self.open_source(row["location"], row["type"], json.loads(row["options"]))
+                    return self._open_row(row)
                 except SourceError:
                     return None
         return None
@@ -197,9 +219,9 @@ class MailIndex:
         return self._sync(self.store.source_rows(), workers=workers, progress=progress)
 
     def _sync(self, rows: Sequence[Any], *, workers: int | None = None, progress: Progress | None = None,
-              named: bool = False) -> SyncReport:
+              named: bool = False, writer: Writer | None = None) -> SyncReport:
         """Sync these sources rows. A named one that cannot be synced raises; otherwise the problem is
-        reported and the others go on."""
+        reported and the others go on. With `writer` (a live operation holds it), that writer is used."""
         self._check_writable()
         runnable = []
         total = SyncReport(",".join(r["label"] for r in rows))
@@ -212,7 +234,8 @@ class MailIndex:
             else:
                 runnable.append(row)
         reports = []
-        writer = self.writer()
+        own_writer = writer is None
+        writer = writer or self.writer()
         try:
             for row in runnable:
                 try:
@@ -222,7 +245,8 @@ class MailIndex:
                         raise
                     total.errors.append({"key": row["label"], "error": str(exc)})
         finally:
-            writer.close()
+            if own_writer:
+                writer.close()
             for account_id in dict.fromkeys(r["account"] for r in runnable):
                 contacts.refresh(self.store.db, account_id, self.account(account_id).owners)
             self.store.checkpoint()
@@ -242,15 +266,18 @@ class MailIndex:
         return None
 
     def _sync_one(self, writer: Writer, row: Any, workers: int | None, progress: Progress | None) -> SyncReport:
-        try:
-            src = self.open_source(row["location"], row["type"], json.loads(row["options"]))
-        except SourceError:
-            self.store.db.execute("UPDATE sources SET status = 'CONNECTION_IMPOSSIBLE' WHERE id = ?", (row["id"],))
-            raise
         started = int(self.clock())
         self.store.db.execute("UPDATE sources SET last_sync_start = ? WHERE id = ?", (started, row["id"]))
-        report = SourceSync(self.store, writer, row, src, self._source_for_id, self.account(row["account"]).owners,
-                            workers, progress).run()
+        try:
+            src = self._open_row(row)
+            report = SourceSync(self.store, writer, row, src, self._source_for_id, self.account(row["account"]).owners,
+                                workers, progress).run()
+        except ConcurrentChange:
+            raise
+        except SourceError:  # gone, unreachable, refused: reopened (a new connection) next time
+            self.store.db.execute("UPDATE sources SET status = 'CONNECTION_IMPOSSIBLE' WHERE id = ?", (row["id"],))
+            self._forget_source(row["id"])
+            raise
         stopped = int(self.clock())
         self.store.db.execute(
             "UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1, status = 'OK', "

@@ -6,7 +6,8 @@
     │   ├── SourceNotFound        the path does not exist, or no source has that label
     │   ├── SourceFormatError     no backend claims it, or it is not what it claims to be
     │   ├── ConcurrentChange      the source changed during a scan: sync again
-    │   └── SourceUnavailable     disabled, or its account suspended: not synced
+    │   ├── SourceUnavailable     disabled, or its account suspended: not synced
+    │   └── UnsupportedOperation  the backend cannot do this live operation (flags on .eml files)
     ├── IndexStoreError       tantivy/sqlite3 failures, translated at the boundary
     │   ├── IndexLocked           another writer holds the index
     │   └── IndexVersionError     built by an incompatible schema version
@@ -42,11 +43,15 @@ class QueryError(MailindexError, ValueError):
 
 
 class SourceError(MailindexError):
-    """A mail source cannot be read as asked."""
+    """A mail source cannot be read (or written) as asked.
 
-    def __init__(self, location: str, problem: str) -> None:
+    `connection_log` holds what a server said (an IMAP backend's exchange), if any.
+    """
+
+    def __init__(self, location: str, problem: str, connection_log: str = "") -> None:
         self.location = location
         self.problem = problem
+        self.connection_log = connection_log
         super().__init__(f"{location}: {problem}")
 
 
@@ -125,6 +130,10 @@ class ConnectTokenUnusable(MailindexError):
 
 class SourceUnavailable(SourceError):
     """The source is disabled, or its account suspended: it is not synced until that changes."""
+
+
+class UnsupportedOperation(SourceError):
+    """The source's backend cannot do this live operation (an .eml tree keeps no flags)."""
 
 
 class IntegrityError(MailindexError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,8 @@ import orjson
 from mailindex.errors import IntegrityError, MailindexError, MessageNotFound, QueryError, SourceError
 from mailindex.folders import symbolic_name
 from mailindex.index.store import decode_record
+from mailindex.live import LiveOperations
+from mailindex.locations import resource_url
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
@@ -117,6 +118,44 @@ class Messages:
             "messages": self._page_of([by_mid[m] for m in order][page.offset:page.offset + page.limit], inc),
         }
 
+    # -- live operations (they change the source; the index follows at once) ------------------
+    def set_flags(self, message_id: str, **flags: Any) -> dict[str, Any]:
+        """Set (1) or clear (0) `seen`, `answered`, `flagged`, `deleted`, `draft` at the source;
+        answers `{success, flags}` with the flags read back."""
+        return self._live.set_flags(message_id, **flags)
+
+    def copy(self, message_id: str, dst_folder: str, dst_source: str | None = None, move: bool | int = 0,
+             **flags: Any) -> dict[str, Any]:
+        """Copy (or with `move=1`, move) the message to `dst_folder` of `dst_source` (default: its own
+        source), setting any `flag_*`; answers `{success}`, or `{success: false, connection_log}`."""
+        return self._live.copy(message_id, dst_folder, dst_source, move, **flags)
+
+    def move(self, message_id: str, dst_folder: str, dst_source: str | None = None, **flags: Any) -> dict[str, Any]:
+        """`copy(..., move=1)`: copy, verify the copy, then delete the original."""
+        return self._live.copy(message_id, dst_folder, dst_source, 1, **flags)
+
+    def delete(self, message_id: str) -> dict[str, Any]:
+        """Delete the message from the account's sources (Gmail: move it to [Gmail]/Trash)."""
+        return self._live.delete(message_id)
+
+    def append(self, message: bytes, dst_folder: str, dst_source: str | None = None,
+               **flags: Any) -> dict[str, Any]:
+        """Add a raw RFC 822 message to `dst_folder` of `dst_source` (default: the first source)."""
+        return self._live.append(message, dst_folder, dst_source, **flags)
+
+    def update_folders(self, message_id: str, add: str | list[str] | None = None,
+                       remove: str | list[str] | None = None) -> dict[str, Any]:
+        """Add the message to folders and/or take it out of folders (within its source)."""
+        return self._live.update_folders(message_id, add, remove)
+
+    def set_folders(self, message_id: str, folders: list[dict[str, str]]) -> dict[str, Any]:
+        """Replace the message's folders by `[{"name": ...} | {"symbolic_name": ...}]`."""
+        return self._live.set_folders(message_id, folders)
+
+    @functools.cached_property
+    def _live(self) -> LiveOperations:
+        return LiveOperations(self._account)
+
     @functools.cached_property
     def _threads(self) -> ThreadStore:
         return ThreadStore(self._mx.store.db)
@@ -167,7 +206,7 @@ class Messages:
             if sid not in mine:
                 continue  # another account's copy
             row = mine[sid]
-            sources.setdefault(row["label"], {"label": row["label"], "resource_url": Path(row["location"]).as_uri()})
+            sources.setdefault(row["label"], {"label": row["label"], "resource_url": resource_url(row["location"])})
             folders.update(dict.fromkeys(orjson.loads(folders_json)))
             raw_file_list = raw_file_list or bool(row["raw_file_list"])
         out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()),

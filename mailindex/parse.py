@@ -610,4 +610,7 @@ def parse(raw: RawMessage) -> Record:
     except Exception as exc:  # noqa: BLE001 - the contract: a Record, whatever the bytes
         rec.parse_error = rec.parse_error or f"parser failure: {type(exc).__name__}: {str(exc)[:80]}"
     _date_fallback(rec, raw)
+    if raw.gmail_ids:  # a Gmail server's X-GM-MSGID / X-GM-THRID, given beside the bytes
+        rec.gmail_message_id = rec.gmail_message_id or raw.gmail_ids[0] or None
+        rec.gmail_thread_id = rec.gmail_thread_id or raw.gmail_ids[1] or None
     return rec

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import gc
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -66,6 +67,8 @@ class _Work:
     entry: Entry
     replaces: int | None  # location row id this entry rewrites, if any
     old_message: int | None  # message rowid that location belonged to
+    unread: str | None = None  # why a batch read (remote source) failed for this one (kept picklable)
+    gone: bool = False  # the batch read found it gone
 
 
 @dataclass
@@ -94,13 +97,17 @@ def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
     assert src is not None
     e = work.entry
     try:
+        if work.gone:
+            raise SourceNotFound(str(src.location), "gone")
+        if work.unread is not None:
+            raise SourceError(str(src.location), work.unread)
         data = e.data if e.data is not None else src.read_bytes(e.locator)
     except SourceNotFound:
         return _Parsed(replace(work, entry=replace(e, data=None)), None, vanished=True)
     except (SourceError, OSError) as exc:
         return _Parsed(replace(work, entry=replace(e, data=None)), None, error=f"unreadable: {exc}")
     try:
-        record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders))
+        record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders, e.gmail_ids))
     except Exception as exc:  # parse() promises not to raise; a bug must not stop the batch
         record = Record(message_id=message_id_for(data), sha256=sha256_hex(data), size=len(data),
                         parse_error=f"parser failure: {type(exc).__name__}: {exc}")
@@ -239,23 +246,36 @@ class SourceSync:
         return self.store.locations_in(self.sid, container, keys=keys), [e for e in entries if e is not None]
 
     # pass 2 ------------------------------------------------------------------
+    def _windows(self, work: list[_Work]) -> Iterator[list[_Work]]:
+        """The work a window at a time; a remote source's bytes fetched here, one batch per window."""
+        for i in range(0, len(work), PARSE_WINDOW):
+            window = work[i : i + PARSE_WINDOW]
+            if self.source.batch_reads:
+                got = self.source.read_many([w.entry.locator for w in window])
+                window = [replace(w, entry=replace(w.entry, data=data)) if isinstance(data, bytes)
+                          else replace(w, unread=str(data), gone=isinstance(data, SourceNotFound))
+                          for w, data in zip(window, got)]
+            yield window
+
     def _parsed(self, work: list[_Work]) -> Iterator[_Parsed]:
+        windows = self._windows(work)
         if self.workers > 1 and len(work) >= PARALLEL_MIN:
             ctx = multiprocessing.get_context("forkserver")
             with ctx.Pool(self.workers, _init_worker,
                           (self.source_type, str(self.source.location), self.options)) as pool:
                 # Keep the workers a batch ahead of what is being applied, never the whole list:
                 # their results would pile up in memory whenever applying is the slower side.
-                windows = [work[i : i + PARSE_WINDOW] for i in range(0, len(work), PARSE_WINDOW)]
-                ahead = collections.deque(pool.imap(_parse_work, w, chunksize=32) for w in windows[:PARSE_AHEAD])
-                for window in windows[PARSE_AHEAD:]:
+                ahead = collections.deque(pool.imap(_parse_work, w, chunksize=32)
+                                          for w in itertools.islice(windows, PARSE_AHEAD))
+                for window in windows:
                     ahead.append(pool.imap(_parse_work, window, chunksize=32))
                     yield from ahead.popleft()
                 while ahead:
                     yield from ahead.popleft()
         else:
-            for w in work:
-                yield _parse_work(w, self.source)
+            for window in windows:
+                for w in window:
+                    yield _parse_work(w, self.source)
 
     def run(self) -> SyncReport:
         """Scan, parse and apply; returns what was done."""
@@ -491,7 +511,11 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
             if src is None or locator is None:
                 continue
             try:
-                record = parse(RawMessage(src.read_bytes(locator)))
+                fresh = parse(RawMessage(src.read_bytes(locator)))
+                # ids a server gave beside the bytes (Gmail's) are not in them: keep the recorded ones
+                fresh.gmail_message_id = fresh.gmail_message_id or record.gmail_message_id
+                fresh.gmail_thread_id = fresh.gmail_thread_id or record.gmail_thread_id
+                record = fresh
                 break
             except (SourceError, OSError):
                 continue

@@ -1,13 +1,15 @@
 """Filesystem helpers shared by the file-based sources (maildir, mbox, eml).
 
 Nothing here parses mail: these functions stat, list, sniff the first bytes of
-a file and open (possibly compressed) files for reading. Sources are read-only,
-so every open is for reading and nothing is ever locked or written.
+a file and open (possibly compressed) files for reading. Reading never locks or
+writes; `deliver` is the one way a live operation writes a new message file.
 """
 
 from __future__ import annotations
 
 import bz2
+import itertools
+import socket
 import gzip
 import lzma
 import os
@@ -218,6 +220,58 @@ def read_file_bytes(path: Path, location: str) -> bytes:
         raise SourceError(location, f"{path} is a directory, not a message") from None
     except OSError as exc:
         raise SourceError(location, f"cannot read {path}: {exc}") from exc
+
+
+# --- writing (live operations only) -------------------------------------------
+
+_COUNTER = itertools.count()
+
+
+def unique_name() -> str:
+    """A Maildir-style unique name: time, microseconds, pid, a counter and the host."""
+    now = time.time()
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_COUNTER)}.{host}"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def deliver(tmp: Path, final: Path, data: bytes, location: str) -> None:
+    """Write `data` to `tmp` (new, fsynced), link it to `final` (never over a file), drop `tmp`.
+
+    The message is durable under its final name before this returns; a crash
+    leaves at most a stray file under `tmp`, never a half-written message.
+    """
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                f.write(data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, final)
+        os.unlink(tmp)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        raise SourceError(location, f"cannot write {final.name}: {exc.strerror or exc}") from exc
+
+
+def remove_file(path: Path, location: str) -> None:
+    """Unlink a message file durably; SourceNotFound if it is gone already."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        raise SourceNotFound(location, f"message file {path.name} is gone") from None
+    except OSError as exc:
+        raise SourceError(location, f"cannot remove {path.name}: {exc.strerror or exc}") from exc
+    fsync_dir(path.parent)
 
 
 # --- walking ---------------------------------------------------------------

@@ -1,10 +1,15 @@
-"""The Source interface: list where messages are, and read their exact bytes.
+"""The Source interface: list where messages are, read their exact bytes, and (asked) change them.
 
 A source never parses mail. It lists *containers* (a directory or an mbox
 file whose listing is all-or-nothing) with a cheap change stamp, and the
 *entries* inside a container with a stable key. The engine compares stamps
 with what it stored last time, so a sync of an unchanged source costs a few
 `stat` calls and reads no message content.
+
+Live operations (set flags, copy, move, delete, append) are the only writes,
+made only when a caller asks. Each one leaves the message whole: an append is
+durable before it returns, and a move is copy, verify, delete, so a crash at
+any point leaves the message in its source or its destination, never neither.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from mailindex.errors import SourceError, UnsupportedOperation
+from mailindex.folders import symbolic_name
+from mailindex.record import identity_bytes
 
 FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
@@ -52,6 +61,18 @@ class Entry:
     envelope_date: int | None = None  # mbox From_ line, a date fallback
     mtime: int | None = None  # file mtime, the last date fallback
     data: bytes | None = None  # bytes already read by the scan, if any
+    gmail_ids: tuple[str, str] | None = None  # (X-GM-MSGID, X-GM-THRID) a Gmail server gave beside the bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """A folder of a source, with its RFC 6154 special use ("\\Sent"), if any."""
+
+    name: str
+    symbolic_name: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, **({"symbolic_name": self.symbolic_name} if self.symbolic_name else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +83,7 @@ class RawMessage:
     envelope_date: int | None = None
     mtime: int | None = None
     folders: tuple[str, ...] = field(default=())
+    gmail_ids: tuple[str, str] | None = None
 
 
 class Source(ABC):
@@ -108,3 +130,76 @@ class Source(ABC):
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
         """Flags read live from the source (names from FLAG_NAMES)."""
         return frozenset()
+
+    def read_many(self, locators: list[Mapping[str, Any]]) -> list[bytes | SourceError]:
+        """The bytes of several messages at once (a remote backend fetches them in one round trip).
+
+        Each item is the bytes, or the SourceError reading that one raised.
+        """
+        out: list[bytes | SourceError] = []
+        for locator in locators:
+            try:
+                out.append(self.read_bytes(locator))
+            except SourceError as exc:
+                out.append(exc)
+        return out
+
+    batch_reads: ClassVar[bool] = False  # True: the sync reads through read_many, in the main process
+
+    # -- live operations (only when a caller asks) ---------------------------------
+    def folders(self) -> list[Folder]:
+        """Every folder of the source with its special use; by default, those its containers hold."""
+        names: dict[str, None] = {}
+        for c in self.containers():
+            for e in self.entries(c.name):
+                names.update(dict.fromkeys(e.folders))
+        return [Folder(n, symbolic_name(n)) for n in sorted(names)]
+
+    def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
+        """Set (True) or clear (False) flags named in FLAG_NAMES; return the locator after (it may change)."""
+        raise self._unsupported("setting flags")
+
+    def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        """Store `data` durably in `folder` (created if missing) with `flags`; return its locator."""
+        raise self._unsupported("adding messages")
+
+    def delete(self, locator: Mapping[str, Any]) -> None:
+        """Remove the message at `locator` for good (SourceNotFound if it is gone already)."""
+        raise self._unsupported("deleting messages")
+
+    def copy(self, locator: Mapping[str, Any], folder: str,
+             flags: frozenset[str] | None = None) -> Mapping[str, Any]:
+        """Copy a message into `folder` of this source (flags kept unless given); the copy's locator."""
+        data = self.read_bytes(locator)
+        return self.append(folder, data, self.read_flags(locator) if flags is None else flags)
+
+    def move(self, locator: Mapping[str, Any], folder: str,
+             flags: frozenset[str] | None = None) -> Mapping[str, Any]:
+        """Copy, verify the copy's bytes, then delete the original; the new locator."""
+        return transfer(self, locator, self, folder, flags, move=True)
+
+    def close(self) -> None:
+        """Release connections and handles (a no-op for files)."""
+
+    def _unsupported(self, what: str) -> UnsupportedOperation:
+        return UnsupportedOperation(str(self.location), f"{self.type} sources do not support {what}")
+
+
+def transfer(src: Source, locator: Mapping[str, Any], dst: Source, folder: str,
+             flags: frozenset[str] | None = None, move: bool = False) -> Mapping[str, Any]:
+    """Copy a message into `folder` of `dst` (src's own copy when they are one source), verify that
+    the copy reads back as the same message, and only then, when moving, delete the original.
+
+    A failure or crash at any step leaves the message at its source, its destination, or both.
+    """
+    original = src.read_bytes(locator)
+    if dst is src:
+        new = src.copy(locator, folder, flags)
+    else:
+        new = dst.append(folder, original, src.read_flags(locator) if flags is None else flags)
+    copy = dst.read_bytes(new)
+    if copy != original and identity_bytes(copy).rstrip(b"\n") != identity_bytes(original).rstrip(b"\n"):
+        raise SourceError(str(dst.location), "the copy does not read back as the original; the original is kept")
+    if move:
+        src.delete(locator)
+    return new

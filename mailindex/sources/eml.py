@@ -12,6 +12,10 @@ with its parse error rather than silently dropped.
 An entry's key is the file's relative path; its content stamp is
 ``size:mtime_ns`` because, unlike a Maildir, nothing promises these files
 are never rewritten in place.
+
+Live operations: a copy is a new ``<unique>.eml`` file (written beside, then
+linked into place), a delete an unlink. Such files keep no flags, so setting
+flags is refused and flags asked on a copy are not kept.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from mailindex.errors import SourceError
+from mailindex.folders import symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs
-from mailindex.sources.base import Container, Entry, Source
+from mailindex.sources.base import Container, Entry, Folder, Source
 from mailindex.sources.maildir import MaildirSource
 from mailindex.sources.mbox import MboxSource
 
@@ -123,6 +128,33 @@ class EmlSource(Source):
     def read_bytes(self, locator: Mapping[str, Any]) -> bytes:
         where = str(self.location)
         return _fs.read_file_bytes(_fs.resolve_locator_path(self.root, locator.get("path"), where), where)
+
+
+    # -- live operations ----------------------------------------------------
+
+    def folders(self) -> list[Folder]:
+        if not self.location.is_dir():
+            return [Folder("INBOX", "\\Inbox")]
+        names = sorted({"INBOX" if c.name == ROOT else c.name for c in self.containers()})
+        return [Folder(n, symbolic_name(n)) for n in names]
+
+    def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        where = str(self.location)
+        if not self.location.is_dir():
+            raise self._unsupported("adding messages to a single-file source")
+        rel = "" if folder.upper() == "INBOX" else folder.strip("/")
+        d = self.location if not rel else _fs.resolve_locator_path(self.location, rel, where)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(where, f"cannot make folder {folder!r}: {exc.strerror or exc}") from exc
+        unique = _fs.unique_name()
+        _fs.deliver(d / f".{unique}.tmp", d / f"{unique}.eml", data, where)
+        return {"path": f"{rel}/{unique}.eml" if rel else f"{unique}.eml"}
+
+    def delete(self, locator: Mapping[str, Any]) -> None:
+        where = str(self.location)
+        _fs.remove_file(_fs.resolve_locator_path(self.root, locator.get("path"), where), where)
 
 
 @hookimpl

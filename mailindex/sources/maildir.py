@@ -1,4 +1,4 @@
-"""Maildir and Maildir++ (and trees of nested Maildirs), read-only.
+"""Maildir and Maildir++ (and trees of nested Maildirs).
 
 Layout understood:
 
@@ -11,6 +11,11 @@ Containers are the ``cur/`` and ``new/`` directories (named by their path
 relative to the source root, e.g. "cur", ".Sent/new", "lists/python/cur").
 An entry's key is the Maildir unique name, the file name before the info
 part (``:2,FS``), so a flag change (a rename by the mail program) keeps it.
+
+Live operations write the way mail programs do: a new message goes to
+``tmp/``, is fsynced and linked into ``cur/`` with its flags; a flag change
+is one rename; a delete is one unlink. New folders are Maildir++ dot-dirs
+(or plain subdirectories in a tree of Maildirs).
 """
 
 from __future__ import annotations
@@ -23,16 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from mailindex.errors import SourceError, SourceNotFound
-from mailindex.folders import DELIMITER
+from mailindex.folders import DELIMITER, symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs
-from mailindex.sources.base import Container, Entry, Source
+from mailindex.sources.base import Container, Entry, Folder, Source
 
 SUBDIRS = ("cur", "new")
 # Info part: ":2,<flags>" (":" may be "!" or ";" on filesystems that forbid ":").
 _INFO = re.compile(r"^(?P<unique>.+?)[:!;][12],(?P<flags>[^:!;]*)$")
 _EARLIEST_DELIVERY = 10**8  # 1973; later than now + 1 day is not a delivery time either
 _FLAG_LETTERS = {"S": "seen", "R": "answered", "F": "flagged", "T": "deleted", "D": "draft"}
+_LETTER_OF = {flag: letter for letter, flag in _FLAG_LETTERS.items()}
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -251,6 +257,73 @@ class MaildirSource(Source):
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
         path, sub = self._current_path(locator)
         return flags_of(path.name, sub)
+
+
+    # -- live operations ----------------------------------------------------
+
+    def folders(self) -> list[Folder]:
+        names = sorted({folder_name(rel) for rel, _ in self.maildirs()})
+        return [Folder(n, symbolic_name(n)) for n in names]
+
+    def _folder_dir(self, folder: str) -> tuple[str, Path]:
+        """(relative dir, path) of `folder`, made as a Maildir++ folder (or a nested one) if missing."""
+        where = str(self.location)
+        for rel, d in self.maildirs():
+            if folder_name(rel) == folder or (folder.upper() == "INBOX" and not rel):
+                return rel, d
+        parts = [p for p in folder.split(DELIMITER) if p]
+        maildirpp = is_maildir(self.location) or _has_maildirpp_child(self.location, strict=False)
+        if not parts or any(p in (".", "..") or (maildirpp and "." in p) for p in parts):
+            raise SourceError(where, f"cannot make a folder named {folder!r} here")
+        rel = "." + ".".join(parts) if maildirpp else "/".join(parts)
+        d = _fs.resolve_locator_path(self.location, rel, where)
+        try:
+            for sub in ("cur", "new", "tmp"):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+            if rel.startswith("."):
+                (d / "maildirfolder").touch()
+        except OSError as exc:
+            raise SourceError(where, f"cannot make folder {folder!r}: {exc.strerror or exc}") from exc
+        return rel, d
+
+    def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        rel, d = self._folder_dir(folder)
+        unique = _fs.unique_name()
+        name = f"{unique}:2,{_letters('', flags, ())}"
+        (d / "tmp").mkdir(exist_ok=True)
+        _fs.deliver(d / "tmp" / unique, d / "cur" / name, data, str(self.location))
+        return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}", "folder_dir": rel, "unique": unique}
+
+    def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
+        for _ in range(3):  # another program may rename it at the same moment: look it up again
+            path, sub = self._current_path(locator)
+            unique, letters = split_name(path.name)
+            if sub == "new":
+                letters = ""
+            name = f"{unique}:2,{_letters(letters, {f for f, on in changes.items() if on}, changes)}"
+            target = path.parent.parent / "cur" / name
+            try:
+                if target != path:
+                    os.rename(path, target)
+                    _fs.fsync_dir(target.parent)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SourceError(str(self.location), f"cannot rename {path.name}: {exc.strerror or exc}") from exc
+            rel = str(locator.get("folder_dir", ""))
+            return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}", "folder_dir": rel, "unique": unique}
+        raise SourceNotFound(str(self.location), f"message {locator.get('unique')!r} keeps moving")
+
+    def delete(self, locator: Mapping[str, Any]) -> None:
+        path, _sub = self._current_path(locator)
+        _fs.remove_file(path, str(self.location))
+
+
+def _letters(letters: str, add: set[str] | frozenset[str], changes: Mapping[str, bool] | tuple[()]) -> str:
+    """Info letters after a change: ours set or cleared, any others (P, keywords) kept; sorted, as Maildir wants."""
+    keep = {c for c in letters if _FLAG_LETTERS.get(c) not in changes}
+    keep |= {_LETTER_OF[f] for f in add if f in _LETTER_OF}
+    return "".join(sorted(keep))
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""mbox files (mboxo, mboxrd, Content-Length mbox, Gmail Takeout), read-only.
+"""mbox files (mboxo, mboxrd, Content-Length mbox, Gmail Takeout).
 
 A source is one mbox file or a directory tree of them; each file is a
 container and a folder (``lists/python.mbox`` -> "lists/python", a top-level
@@ -42,6 +42,12 @@ Status/X-Status/X-Mozilla-Status; in a Gmail Takeout (an ``X-Gmail-Labels`` or
 ``X-GM-THRID`` header, or a ``From <digits>@xxx`` envelope) folders come from
 the labels instead of the file name. A file that changes while it is scanned
 raises ConcurrentChange at the end of the listing.
+
+Live operations rewrite the file under locks (see mbox_writer): flags go to
+Status/X-Status, a delete drops the message and its From_ line, an append
+adds an mboxrd-escaped message at the end. A message whose bytes no longer
+hash to its locator's ``sha256`` is never touched (ConcurrentChange).
+Compressed files are read-only.
 """
 
 from __future__ import annotations
@@ -58,10 +64,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, SourceNotFound
-from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS
+from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS, symbolic_name
 from mailindex.hookspecs import hookimpl
-from mailindex.sources import _fs
-from mailindex.sources.base import Container, Entry, Source
+from mailindex.sources import _fs, mbox_writer
+from mailindex.sources.base import Container, Entry, Folder, Source
 from mailindex.sources.maildir import MaildirSource
 
 CHUNK = 1 << 20
@@ -577,7 +583,8 @@ class MboxSource(Source):
             container=container,
             key=f"{digest}#{n}",
             folders=folders,
-            locator={"path": container, "offset": piece.offset, "length": len(piece.raw), "escaped": escaped},
+            locator={"path": container, "offset": piece.offset, "length": len(piece.raw), "escaped": escaped,
+                     "sha256": digest},
             content_stamp="",
             flags=frozenset(flags),
             envelope_date=envelope.date,
@@ -655,6 +662,92 @@ class MboxSource(Source):
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
         data = self.read_bytes(locator)
         return frozenset(self._folders_and_flags(data, Envelope("", None, ""), "")[1])
+
+    # -- live operations ----------------------------------------------------
+
+    def folders(self) -> list[Folder]:
+        names = sorted({folder_of(rel) for rel, _ in self.files()})
+        return [Folder(n, symbolic_name(n)) for n in names]
+
+    def _writable(self, rel: Any) -> Path:
+        path = _fs.resolve_locator_path(self.root, rel, str(self.location))
+        if _fs.compression_of(path) is not None:
+            raise self._unsupported("changes to a compressed mbox file")
+        return path
+
+    def _checked_raw(self, locator: Mapping[str, Any]) -> bytes:
+        """The stored bytes at `locator`, if they are still the message it names (call under the locks)."""
+        raw = self._read_raw(locator)
+        data = unescape(raw) if locator.get("escaped") else raw
+        want = locator.get("sha256")
+        if want and hashlib.sha256(data).hexdigest() != want:
+            raise ConcurrentChange(str(self.location), f"{locator.get('path')!r} changed since it was synced: "
+                                   "sync again; nothing was written")
+        return raw
+
+    def _locator(self, rel: str, offset: int, raw: bytes) -> dict[str, Any]:
+        escaped = bool(_ESCAPED.search(raw))
+        data = unescape(raw) if escaped else raw
+        return {"path": rel, "offset": offset, "length": len(raw), "escaped": escaped,
+                "sha256": hashlib.sha256(data).hexdigest()}
+
+    def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
+        where = str(self.location)
+        path = self._writable(locator.get("path"))
+        with mbox_writer.locked(path, where):
+            raw = self._checked_raw(locator)
+            data = unescape(raw) if locator.get("escaped") else raw
+            flags = set(self._folders_and_flags(data, Envelope("", None, ""), "")[1])
+            flags = (flags - {f for f, on in changes.items() if not on}) | {f for f, on in changes.items() if on}
+            new_raw = mbox_writer.with_flags(raw, flags)
+            offset = int(locator["offset"])
+            mbox_writer.replace_range(path, offset, offset + len(raw), new_raw, where)
+        self._drop_stream()
+        return self._locator(str(locator["path"]), offset, new_raw)
+
+    def delete(self, locator: Mapping[str, Any]) -> None:
+        where = str(self.location)
+        path = self._writable(locator.get("path"))
+        with mbox_writer.locked(path, where):
+            raw = self._checked_raw(locator)
+            offset = int(locator["offset"])
+            with open(path, "rb") as f:
+                base = max(0, offset - 4096)
+                f.seek(base)
+                before = f.read(offset - base)
+                f.seek(offset + len(raw))
+                after = f.read(2)
+            start = base + before.rfind(b"\n", 0, len(before) - 1) + 1  # the From_ line's first byte
+            stop = offset + len(raw) + (1 if after[:1] == b"\n" else 2 if after == b"\r\n" else 0)
+            mbox_writer.replace_range(path, start, stop, b"", where)
+        self._drop_stream()
+
+    def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        where = str(self.location)
+        rel = next((r for r, _ in self.files() if folder_of(r) == folder), None)
+        if rel is None:
+            if not self.location.is_dir():
+                raise SourceError(where, f"this mbox file is folder {folder_of(self.location.name)!r}; "
+                                  f"it cannot hold folder {folder!r}")
+            rel = folder.strip("/")
+            try:
+                path = _fs.resolve_locator_path(self.root, rel, where)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(exist_ok=True)
+            except OSError as exc:
+                raise SourceError(where, f"cannot make folder {folder!r}: {exc.strerror or exc}") from exc
+        path = self._writable(rel)
+        stored = mbox_writer.stored_form(data, flags)
+        with mbox_writer.locked(path, where):
+            size = os.path.getsize(path)
+            with open(path, "rb") as f:
+                f.seek(max(0, size - 2))
+                tail = f.read()
+            prefix = b"" if size == 0 or tail.endswith(b"\n\n") else b"\n" if tail.endswith(b"\n") else b"\n\n"
+            mbox_writer.replace_range(path, size, size, prefix + stored, where)
+        self._drop_stream()
+        head = stored.index(b"\n") + 1
+        return self._locator(rel, size + len(prefix) + head, stored[head:-1])
 
 
 def _follows_from_line(before: bytes, offset: int) -> bool:

@@ -267,7 +267,8 @@ def test_keys_flags_and_dates(tmp_path: Path) -> None:
     assert e[0].key.endswith("#1") and e[2].key == e[0].key[:-2] + "#2" and e[3].key.endswith("#3")
     assert len({x.key for x in e}) == 4
     assert all(x.envelope_date == date(2004, 1, 1) for x in e)
-    assert e[0].locator == {"path": "box.mbox", "offset": len(ENVELOPE), "length": len(seen), "escaped": False}
+    assert e[0].locator == {"path": "box.mbox", "offset": len(ENVELOPE), "length": len(seen), "escaped": False,
+                            "sha256": e[0].key[:-2]}
     assert MboxSource(path).read_flags(e[1].locator) == {"deleted", "draft"}
 
 
