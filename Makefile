@@ -24,9 +24,9 @@ test-deps: system-deps
 	  else echo "dovecot-imapd is missing and we are not root: the IMAP tests will be skipped" >&2; fi; \
 	fi
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml plugins/imap/pyproject.toml | system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' -e plugins/imap
 	@touch $(STAMP)
 
 install: $(STAMP)
