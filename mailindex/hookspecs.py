@@ -3,6 +3,23 @@
 A backend is a module (or object) with `@hookimpl` functions, registered by
 name: built-ins from `mailindex.plugins.BUILTINS`, others from the
 `mailindex` entry-point group. See README.md, "Writing a backend".
+
+Two hooks say which backends exist and who opens a location. Everything a
+backend then does for one source is a method of the `Source` it returns
+(`mailindex.sources.base.Source`, the per-source half of this contract, as
+each format is a class in the standard library's `mailbox`):
+
+    reading (every backend)          live operations (only when a caller asks)
+    containers()  folders + stamps   folders()              names with RFC 6154 special use
+    entries(c)    locators + flags   set_flags(loc, {f: b}) -> new locator, flags read back after
+    listing(c) / entry(c, path)      append(folder, bytes, flags) -> locator, durable on return
+                  optional fast path copy(loc, folder, flags) -> locator
+    read_bytes(loc), read_many(locs) move(loc, folder, flags)   copy, verify, delete (the default)
+    read_flags(loc)                  delete(loc)
+                                     close()                release connections
+
+An operation a backend cannot do raises UnsupportedOperation (the default),
+and a failure raises SourceError with the server's words in `connection_log`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mailindex.errors import QueryError, SourceError, SourceUnavailable, UnsupportedOperation
+from mailindex.errors import QueryError, SourceError, SourceNotFound, SourceUnavailable, UnsupportedOperation
 from mailindex.query.filters import flag_param
 from mailindex.results import flags_dict
 from mailindex.sources.base import FLAG_NAMES, Source, transfer
@@ -176,6 +176,8 @@ class LiveOperations:
             for p in places:
                 try:
                     p.source.delete(p.locator)
+                except SourceNotFound:
+                    continue  # gone already (Gmail: trashing one label's copy took them all)
                 except SourceError as exc:
                     answer = _failure(exc)
                     break

@@ -248,10 +248,12 @@ class ImapSource(Source):
     def _new_locator(self, folder: str, server: str, answer: Any, flags: frozenset[str]) -> dict[str, Any]:
         """The new message's locator from [APPENDUID v u] / [COPYUID v s d]; without UIDPLUS, UIDNEXT - 1."""
         untagged = self.conn.client._imap.untagged_responses.pop("COPYUID", [])
-        found = [m for m in ([_APPENDUID.search(answer), _COPYUID.search(answer)] if isinstance(answer, bytes) else [])
-                 + [_COPYUID_DATA.match(t) for t in untagged if isinstance(t, bytes)] if m]
+        # imaplib keeps [COPYUID] among untagged responses (popped here, so only this command's is left);
+        # APPENDUID is in the tagged answer. The last one found is this command's.
+        found = [m for m in [_COPYUID_DATA.match(t) for t in untagged if isinstance(t, bytes)]
+                 + ([_COPYUID.search(answer), _APPENDUID.search(answer)] if isinstance(answer, bytes) else []) if m]
         if found:
-            return self._locator(folder, int(found[0][1]), int(found[0][2]), flags)
+            return self._locator(folder, int(found[-1][1]), int(found[-1][2]), flags)
         st = self.conn.call(f"STATUS {server} (UIDNEXT UIDVALIDITY)",
                             lambda c: c.folder_status(server, [b"UIDNEXT", b"UIDVALIDITY"]))
         return self._locator(folder, int(st[b"UIDVALIDITY"]), int(st[b"UIDNEXT"]) - 1, flags)
@@ -261,7 +263,8 @@ class ImapSource(Source):
         if self.gmail:
             trash = next((f for f in self._selectable() if "\\Trash" in self._attrs[f]), None)
             if trash is not None and trash != folder:
-                self.copy(locator, trash)  # on Gmail, into the Trash is out of every label
+                self.copy(locator, trash)  # on Gmail, into the Trash is out of every label: done
+                return
         self._select(folder, locator.get("uidvalidity"), readonly=False)
         self.read_flags(locator)
         self.conn.call(f"UID STORE {uid} +FLAGS (\\Deleted)", lambda c: c.add_flags([uid], [b"\\Deleted"], silent=True))
