@@ -10,6 +10,7 @@ appends and folder changes across three sources of one account,
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -202,3 +203,20 @@ def test_the_cli_runs_live_operations(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([*idx, "delete", mid]) == 0
     assert main([*idx, "show", mid]) == 1
     assert "message not found" in capsys.readouterr().err
+
+
+def test_mbox_locks_wait_for_a_live_holder_and_clear_a_dead_ones(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailindex.sources import mbox_writer
+
+    mx, model, messages = _setup(tmp_path, 3)
+    mid = message_id_for(messages[-1])
+    lock = tmp_path / "mb" / "INBOX.lock"
+    lock.write_bytes(b"999999999\n")  # above any pid_max: a writer that is gone
+    assert mx.messages.set_flags(mid, seen=1)["success"]  # the crashed writer's lock was cleared
+    assert not lock.exists()
+    lock.write_bytes(b"%d\n" % os.getppid())  # a live process holds it
+    monkeypatch.setattr(mbox_writer, "LOCK_TIMEOUT", 0.2)
+    answer = mx.messages.set_flags(mid, seen=0)
+    assert answer["success"] is False and "INBOX.lock is held by another program" in answer["connection_log"]
+    assert mx.messages.flags(mid)["seen"]  # nothing was written

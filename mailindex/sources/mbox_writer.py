@@ -131,14 +131,26 @@ def _try_dotlock(dotlock: Path) -> bool:
         os.link(tmp, dotlock)
         return True
     except FileExistsError:
-        try:
-            if time.time() - dotlock.stat().st_mtime > STALE_DOTLOCK:
-                dotlock.unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
+        if _stale(dotlock):
+            dotlock.unlink(missing_ok=True)
         return False
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _stale(dotlock: Path) -> bool:
+    """Left by a crash: its writer (the pid inside) is dead, or it is older than STALE_DOTLOCK."""
+    try:
+        pid = int(dotlock.read_bytes().split()[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, IndexError, PermissionError, FileNotFoundError):
+        pass  # not ours to judge by pid (another host's or format), or gone already
+    try:
+        return time.time() - dotlock.stat().st_mtime > STALE_DOTLOCK
+    except FileNotFoundError:
+        return False
 
 
 def replace_range(path: Path, start: int, stop: int, replacement: bytes, location: str) -> None:
