@@ -73,6 +73,12 @@ def test_sync_lists_folders_and_follows_changes_made_elsewhere(tmp_path: Path, d
     assert mx.messages.count(folder="\\Flagged") == 2
     assert mx.messages.get(message_id_for(messages[0]))["folders"] == ["INBOX", "Archive"]
     assert message_id_for(messages[2]) not in {m["message_id"] for m in mx.messages.iter()}
+    assert mx.messages.set_flags(message_id_for(messages[1]), seen=1)["success"]  # ours now has INBOX selected
+    c = _client(dovecot)  # flags alone, changed by another session
+    c.select_folder("INBOX")
+    c.remove_flags(c.search(), [b"\\Flagged"])
+    c.logout()
+    assert mx.sync("imap").unchanged >= 0 and mx.messages.count(folder="\\Flagged") == 0
     mx.close()
 
 

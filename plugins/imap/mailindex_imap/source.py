@@ -126,6 +126,8 @@ class ImapSource(Source):
 
     # -- listing --------------------------------------------------------------------
     def containers(self) -> Iterator[Container]:
+        if self.conn.selected is not None:  # a selected folder's STATUS can lag other sessions' changes
+            self.conn.call("NOOP", lambda c: c.noop())
         condstore = self.has("CONDSTORE")
         what = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"] + ([b"HIGHESTMODSEQ"] if condstore else [])
         for folder in self._selectable():
