@@ -76,6 +76,14 @@ OPS = st.lists(st.tuples(st.sampled_from(["flags", "copy", "move", "delete", "ap
               ("copy", 0, "INBOX", "md", frozenset(), frozenset())])  # an .eml copy keeps no flags to copy on
 @example(ops=[("move", 28, "INBOX", "em", frozenset(FLAGS), frozenset()),
               ("flags", 48, "INBOX", "md", frozenset(FLAGS), frozenset())])
+@example(ops=[("delete", 0, "INBOX", "md", frozenset(), frozenset()),  # two copies in one mbox file:
+              ("append", 0, "INBOX", "md", frozenset(), frozenset()),  # deleting the first shifts the second
+              ("flags", 0, "INBOX", "md", frozenset(), frozenset()),
+              ("flags", 0, "INBOX", "md", frozenset(), frozenset()),
+              ("move", 49, "Work", "mb", frozenset(), frozenset()),
+              ("flags", 0, "INBOX", "md", frozenset(), frozenset()),
+              ("copy", 45, "Work", "mb", frozenset(), frozenset()),
+              ("delete", 45, "INBOX", "md", frozenset(), frozenset())])
 def test_operations_leave_disk_and_index_as_the_model_says(tmp_path_factory: pytest.TempPathFactory,
                                                            ops: list[tuple]) -> None:
     tmp = tmp_path_factory.mktemp("live")

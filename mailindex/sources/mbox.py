@@ -685,6 +685,19 @@ class MboxSource(Source):
                                    "sync again; nothing was written")
         return raw
 
+    def _relocated(self, locator: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The locator now (call under the locks). An earlier change to the file (another copy deleted
+        or re-flagged in the same operation) shifts offsets: the message with the same bytes nearest
+        its old offset is the one meant; if none is left, the stale locator fails in _checked_raw."""
+        try:
+            self._checked_raw(locator)
+            return locator
+        except SourceError:
+            pass
+        want, old = locator.get("sha256"), int(locator.get("offset", 0))
+        same = [e.locator for e in self.entries(str(locator.get("path"))) if e.locator.get("sha256") == want]
+        return min(same, key=lambda loc: abs(int(loc["offset"]) - old)) if want and same else locator
+
     def _locator(self, rel: str, offset: int, raw: bytes) -> dict[str, Any]:
         escaped = bool(_ESCAPED.search(raw))
         data = unescape(raw) if escaped else raw
@@ -695,6 +708,7 @@ class MboxSource(Source):
         where = str(self.location)
         path = self._writable(locator.get("path"))
         with mbox_writer.locked(path, where):
+            locator = self._relocated(locator)
             raw = self._checked_raw(locator)
             data = unescape(raw) if locator.get("escaped") else raw
             flags = set(self._folders_and_flags(data, Envelope("", None, ""), "")[1])
@@ -709,6 +723,7 @@ class MboxSource(Source):
         where = str(self.location)
         path = self._writable(locator.get("path"))
         with mbox_writer.locked(path, where):
+            locator = self._relocated(locator)
             raw = self._checked_raw(locator)
             offset = int(locator["offset"])
             with open(path, "rb") as f:
