@@ -147,20 +147,21 @@ class MailIndex:
                     options: Mapping[str, Any] | None = None) -> Source:
         """The backend that reads `location` (detected unless `type` is given): a path, or a URL such as
         imap://user@host for a backend plugin."""
-        path = Path(location).expanduser()
-        if is_url(str(location)):
-            path = location  # type: ignore[assignment]
-            options = {**(options or {}), **({"password": self.passwords[str(location)]}
-                                              if str(location) in self.passwords else {})}
-        elif not path.exists():
-            raise SourceNotFound(str(path), "no such file or directory")
+        if is_url(location):
+            where = str(location)
+            if where in self.passwords:  # given by the caller, held in memory only
+                options = {**(options or {}), "password": self.passwords[where]}
+        else:
+            where = str(Path(location).expanduser())
+            if not Path(where).exists():
+                raise SourceNotFound(where, "no such file or directory")
         known = [t for types in self.pm.hook.mailindex_source_types() for t in types]
         if type is not None and type not in known:
-            raise SourceFormatError(str(path), f"unknown source type {type!r}; known: {', '.join(sorted(known))}")
-        src = self.pm.hook.mailindex_open_source(location=str(path), source_type=type, options=dict(options or {}))
+            raise SourceFormatError(where, f"unknown source type {type!r}; known: {', '.join(sorted(known))}")
+        src = self.pm.hook.mailindex_open_source(location=where, source_type=type, options=dict(options or {}))
         if src is None:
             what = f"not a {type} source" if type else f"not mail that any backend reads ({', '.join(sorted(known))})"
-            raise SourceFormatError(str(path), what)
+            raise SourceFormatError(where, what)
         return src
 
     def add_source(self, label: str, location: str | os.PathLike[str], type: str | None = None,
