@@ -15,6 +15,7 @@ import lzma
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -48,6 +49,7 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", "xz"),
 )
 COMPRESSED_SUFFIXES = {".gz": "gz", ".bz2": "bz2", ".xz": "xz"}
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: an Outlook .msg, a .doc
 
 
 # --- names and paths -------------------------------------------------------
@@ -304,24 +306,40 @@ def _is_real_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def sample_files(root: Path, limit: int = 40, max_dirs: int = 40) -> Iterator[Path]:
-    """Up to `limit` candidate mail files under `root`, breadth first (for detection)."""
-    queue = [root]
-    seen_files = 0
-    seen_dirs = 0
-    while queue and seen_files < limit and seen_dirs < max_dirs:
-        d = queue.pop(0)
-        seen_dirs += 1
-        for e in scandir_sorted(d):
-            if is_hidden(e.name):
-                continue
-            if _is_real_dir(e):
-                queue.append(Path(e.path))
-            elif not is_ignored_file(e.name) and is_file(e):
-                yield Path(e.path)
-                seen_files += 1
-                if seen_files >= limit:
-                    return
+def sample_files(root: Path, limit: int = 40, max_dirs: int = 200, per_dir: int = 10) -> Iterator[Path]:
+    """Up to `limit` candidate mail files under `root`, for detection.
+
+    Depth first, so mail a few levels down a wide tree (``user/inbox/1.`` under
+    hundreds of users) comes after a few directories, not after every directory
+    above it; at most `per_dir` files of one directory, so a folder of
+    attachments cannot use up the sample, and `max_dirs` directories in all.
+    """
+    taken = 0
+    for _d, entries in itertools.islice(walk_dirs(root), max_dirs):
+        files = (e for e in entries if not is_ignored_file(e.name) and is_file(e))
+        for e in itertools.islice(files, min(per_dir, limit - taken)):
+            yield Path(e.path)
+            taken += 1
+        if taken >= limit:
+            return
+
+
+# --- skipped files ---------------------------------------------------------
+
+class TallySource(Source):
+    """A file-based source that counts, per container, the files its last listing left out."""
+
+    def __init__(self, location: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(location, **options)
+        self._skips: dict[str, Counter[str]] = {}
+
+    def skipped(self, container: str) -> Mapping[str, int]:
+        return dict(self._skips.get(container, {}))
+
+    def _tally(self, container: str) -> Counter[str]:
+        """A fresh count for the listing of `container` now under way (it replaces the last one)."""
+        counts = self._skips[container] = Counter()
+        return counts
 
 
 # --- plugin glue -----------------------------------------------------------

@@ -7,21 +7,30 @@ its path relative to the source root ("badeer-r/sent_items"), the root itself
 being "INBOX". A file is a message when its first line looks like a header (``Name:
 value``) or a ``From `` line, or when its name says mail (``*.eml``, MH and
 Enron numbers): then even an empty or broken file is listed and recorded
-with its parse error rather than silently dropped.
+with its parse error rather than silently dropped. Every other file is
+counted by `skipped` under its reason (see `_skip_reason`).
 
 An entry's key is the file's relative path; its content stamp is
 ``size:mtime_ns`` because, unlike a Maildir, nothing promises these files
 are never rewritten in place.
 
+A directory of the tree that is a Maildir (it has ``cur/`` or ``new/``) is
+read as Maildirs are, by `MaildirSource`: its ``cur/`` and ``new/`` are
+containers whose entries are keyed by unique name and carry the flags of
+their names, ``tmp/`` is never read, and its Maildir++ ``.Sub`` dot-dirs are
+folders "dir/Sub". Loose files beside them stay messages of this kind.
+
 Live operations: a copy is a new ``<unique>.eml`` file (written beside, then
-linked into place), a delete an unlink. Such files keep no flags, so setting
-flags is refused and flags asked on a copy are not kept.
+linked into place), or a Maildir delivery with its flags when the folder is
+a Maildir of the tree; a delete is an unlink. Loose files keep no flags, so
+setting flags is refused (for Maildir entries too: the live layer decides
+per source type whether flags can be set).
 """
 
 from __future__ import annotations
 
+import os
 import re
-
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +38,9 @@ from typing import Any
 from mailindex.errors import SourceError
 from mailindex.folders import symbolic_name
 from mailindex.hookspecs import hookimpl
-from mailindex.sources import _fs
-from mailindex.sources.base import Container, Entry, Folder, Source
+from mailindex.sources import _fs, maildir
+from mailindex.sources.base import (SKIP_EMPTY, SKIP_METADATA, SKIP_NOT_A_FILE, SKIP_NOT_MAIL, SKIP_OUTLOOK,
+                                    SKIP_UNREADABLE, Container, Entry, Folder, Source)
 from mailindex.sources.maildir import MaildirSource
 from mailindex.sources.mbox import MboxSource
 
@@ -40,35 +50,57 @@ ROOT = "."  # container name of the source's top directory
 _MAIL_NAME = re.compile(r"(?i)^(\d+\.?|.*\.(eml|mime|rfc822|mbx|msg822))$")
 
 
-def _is_message_file(path: Path, name: str) -> bool:
-    """Mail by its head, or by a name that says mail (*.eml, MH and Enron numbers).
+def _skip_reason(e: os.DirEntry[str]) -> str | None:
+    """Why a directory entry that is not a directory is left out; None if it is mail.
 
-    A file named as mail is listed even when empty or broken, and an unreadable
-    file is kept too: either is recorded with its error instead of silently
-    dropped. A README or a photo in an export folder is not mail and is left out.
+    Mail by a name that says so (*.eml, MH and Enron numbers), then listed even
+    when empty or broken so that its error is recorded rather than lost; else
+    by its head. The stat here is the one the entry needs (cached by `e`), and
+    only files not named as mail are opened. Raises FileNotFoundError if `e`
+    vanished since the listing.
     """
-    if _fs.is_ignored_file(name):
-        return False
-    if _MAIL_NAME.match(name):
-        return True
+    if not _fs.is_file(e):
+        return SKIP_NOT_A_FILE
+    if _fs.is_ignored_file(e.name):
+        return SKIP_METADATA
     try:
-        with open(path, "rb") as f:
+        size = e.stat().st_size
+        if _MAIL_NAME.match(e.name):
+            return None
+        if e.name.lower().endswith(".msg"):
+            return SKIP_OUTLOOK
+        if not size:
+            return SKIP_EMPTY
+        with open(e.path, "rb") as f:
             head = f.read(_fs.SNIFF_BYTES)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return False
+    except FileNotFoundError:
+        raise  # vanished: not a file of the container any more, so not counted
     except OSError:
-        return True
-    return _fs.looks_like_message_head(head)
+        return SKIP_UNREADABLE
+    if head.startswith(_fs.OLE2_MAGIC):
+        return SKIP_OUTLOOK
+    return None if _fs.looks_like_message_head(head) else SKIP_NOT_MAIL
 
 
-class EmlSource(Source):
+def _folder(container: str) -> str:
+    """The folder of a container: a Maildir's, else the directory's path ("INBOX" for the root)."""
+    if maildir.is_container(container):
+        return maildir.folder_name(container.rpartition("/")[0])
+    return "INBOX" if container == ROOT else container
+
+
+class EmlSource(_fs.TallySource):
     """A tree of one-message-per-file directories, or one message file."""
 
     type = "eml"
 
+    def __init__(self, location: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(location, **options)
+        self._maildir = MaildirSource(location, **options)  # reads the Maildirs of the tree
+
     @classmethod
     def looks_like(cls, location: Path) -> bool:
-        """Not a Maildir nor mbox, and a message file at or (shallowly) under `location`."""
+        """Not a Maildir nor mbox, and a message file at `location` or among a sample under it."""
         location = Path(location)
         if location.is_file():
             return (not MboxSource.looks_like(location)
@@ -89,30 +121,58 @@ class EmlSource(Source):
             if st is not None:
                 yield _fs.container(self.location.name, st)
             return
-        for d, _entries in _fs.walk_dirs(self.location):
+        for d, entries in _fs.walk_dirs(self.location, prune=maildir._maildir_subdirs):
             st = _fs.stat_or_none(d)
             if st is not None:  # vanished since the walk listed it: skipped
                 yield _fs.container(_fs.rel_posix(d, self.location) or ROOT, st)
+            for rel, md in maildir.maildirs_at(self.location, d, entries):
+                yield from maildir.containers_of(rel, md)
 
     def entries(self, container: str) -> Iterator[Entry]:
-        where = str(self.location)
         if not self.location.is_dir():
-            if container != self.location.name:
-                raise SourceError(where, f"no container {container!r} in a single-file source")
-            st = _fs.stat_or_none(self.location)
-            if st is not None:
-                yield self._entry(container, self.location.name, "INBOX", st)
-            return
+            return self._file_entries(container)
+        if maildir.is_container(container):
+            return self._maildir.entries(container)
+        return self._dir_entries(container)
+
+    def _file_entries(self, container: str) -> Iterator[Entry]:
+        """The one entry of a single-file source."""
+        if container != self.location.name:
+            raise SourceError(str(self.location), f"no container {container!r} in a single-file source")
+        st = _fs.stat_or_none(self.location)
+        if st is not None:
+            yield self._entry(container, self.location.name, "INBOX", st)
+
+    def _dir_entries(self, container: str) -> Iterator[Entry]:
+        """The message files of one directory, counting the other files by reason."""
         rel_dir = "" if container == ROOT else container
-        d = self.location if not rel_dir else _fs.resolve_locator_path(self.location, rel_dir, where)
-        folder = rel_dir or "INBOX"
+        d = self.location if not rel_dir else _fs.resolve_locator_path(self.location, rel_dir, str(self.location))
+        folder = _folder(container)
+        skips = self._tally(container)
         for e in _fs.scandir_sorted(d):
-            if _fs.is_ignored_file(e.name) or not _fs.is_file(e):
+            if _fs.is_dir(e):
+                continue  # a container of its own, or hidden
+            try:
+                reason = _skip_reason(e)
+            except FileNotFoundError:
+                continue  # vanished since the listing
+            if reason is not None:
+                skips[reason] += 1
                 continue
-            st = _fs.stat_or_none(e)  # vanished since the listing: skipped
-            if st is None or not _is_message_file(Path(e.path), e.name):
-                continue
-            yield self._entry(container, f"{rel_dir}/{e.name}" if rel_dir else e.name, folder, st)
+            st = _fs.stat_or_none(e)  # cached by `e`: no second syscall
+            if st is not None:
+                yield self._entry(container, f"{rel_dir}/{e.name}" if rel_dir else e.name, folder, st)
+
+    def listing(self, container: str) -> set[str] | None:
+        """Maildir's fast path for a Maildir container; None (list it all) for a directory of files."""
+        return self._maildir.listing(container) if maildir.is_container(container) else None
+
+    def entry(self, container: str, path: str) -> Entry | None:
+        """Maildir's: only Maildir containers have a `listing`."""
+        return self._maildir.entry(container, path)
+
+    def skipped(self, container: str) -> Mapping[str, int]:
+        return self._maildir.skipped(container) if maildir.is_container(container) else super().skipped(container)
 
     @staticmethod
     def _entry(container: str, rel: str, folder: str, st: Any) -> Entry:
@@ -125,9 +185,19 @@ class EmlSource(Source):
             mtime=int(st.st_mtime),
         )
 
+    @staticmethod
+    def _in_maildir(locator: Mapping[str, Any]) -> bool:
+        """True for the locator of a Maildir entry (it names the message by its unique name)."""
+        return "unique" in locator
+
     def read_bytes(self, locator: Mapping[str, Any]) -> bytes:
+        if self._in_maildir(locator):
+            return self._maildir.read_bytes(locator)
         where = str(self.location)
         return _fs.read_file_bytes(_fs.resolve_locator_path(self.root, locator.get("path"), where), where)
+
+    def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
+        return self._maildir.read_flags(locator) if self._in_maildir(locator) else frozenset()
 
 
     # -- live operations ----------------------------------------------------
@@ -135,13 +205,17 @@ class EmlSource(Source):
     def folders(self) -> list[Folder]:
         if not self.location.is_dir():
             return [Folder("INBOX", "\\Inbox")]
-        names = sorted({"INBOX" if c.name == ROOT else c.name for c in self.containers()})
+        names = sorted({_folder(c.name) for c in self.containers()})
         return [Folder(n, symbolic_name(n)) for n in names]
 
     def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+        """A Maildir delivery (flags kept) if `folder` is a Maildir of the tree, else a new .eml file."""
         where = str(self.location)
         if not self.location.is_dir():
             raise self._unsupported("adding messages to a single-file source")
+        found = self._maildir.find_folder(folder)
+        if found is not None:
+            return self._maildir.deliver(*found, data, flags)
         rel = "" if folder.upper() == "INBOX" else folder.strip("/")
         d = self.location if not rel else _fs.resolve_locator_path(self.location, rel, where)
         try:
@@ -153,6 +227,9 @@ class EmlSource(Source):
         return {"path": f"{rel}/{unique}.eml" if rel else f"{unique}.eml"}
 
     def delete(self, locator: Mapping[str, Any]) -> None:
+        if self._in_maildir(locator):
+            self._maildir.delete(locator)
+            return
         where = str(self.location)
         _fs.remove_file(_fs.resolve_locator_path(self.root, locator.get("path"), where), where)
 

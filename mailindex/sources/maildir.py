@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,7 +32,7 @@ from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER, symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs
-from mailindex.sources.base import Container, Entry, Folder, Source
+from mailindex.sources.base import SKIP_METADATA, SKIP_NOT_A_FILE, Container, Entry, Folder, Source
 
 SUBDIRS = ("cur", "new")
 # Info part: ":2,<flags>" (":" may be "!" or ";" on filesystems that forbid ":").
@@ -91,6 +92,38 @@ def _maildir_subdirs(entries: list[os.DirEntry[str]]) -> frozenset[str]:
     return frozenset(names) if names & set(SUBDIRS) else frozenset()
 
 
+def maildirs_at(root: Path, d: Path, entries: list[os.DirEntry[str]]) -> Iterator[tuple[str, Path]]:
+    """(dir relative to `root`, path) of the Maildirs at `d`, a directory of a walk pruned by
+    `_maildir_subdirs`: `d` itself, and the Maildir++ subfolders that hang off it as dot-dirs."""
+    if _maildir_subdirs(entries):
+        yield _fs.rel_posix(d, root), d
+    for e in entries:
+        if (e.name.startswith(".") and len(e.name) > 1 and _fs.is_dir(e)
+                and is_maildir(Path(e.path), strict=False)):
+            yield _fs.rel_posix(Path(e.path), root), Path(e.path)
+
+
+def containers_of(rel: str, d: Path) -> Iterator[Container]:
+    """The cur/ and new/ containers of the Maildir at `d` (at `rel` from the source root)."""
+    for sub in SUBDIRS:
+        st = _fs.stat_or_none(d / sub)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            yield _fs.container(f"{rel}/{sub}" if rel else sub, st)
+
+
+def is_container(name: str) -> bool:
+    """True for the name of a Maildir container ("cur", ".Sent/new", "lists/python/cur")."""
+    return name.rpartition("/")[2] in SUBDIRS
+
+
+def _skip_reason(e: os.DirEntry[str] | Path) -> str | None:
+    """Why a file of cur/ or new/ is not a message, from its name and type (no stat for a
+    listed one); None if it is."""
+    if _fs.is_hidden(e.name):
+        return SKIP_METADATA
+    return None if _fs.is_file(e) else SKIP_NOT_A_FILE
+
+
 def _is_tree_of_maildirs(path: Path, depth: int) -> bool:
     """Every visible subdirectory is a Maildir or (recursively) a tree of them."""
     found = False
@@ -114,7 +147,7 @@ def _has_maildirpp_child(path: Path, strict: bool) -> bool:
     )
 
 
-class MaildirSource(Source):
+class MaildirSource(_fs.TallySource):
     """A Maildir, Maildir++ or a tree of nested Maildirs."""
 
     type = "maildir"
@@ -133,24 +166,12 @@ class MaildirSource(Source):
     def maildirs(self) -> Iterator[tuple[str, Path]]:
         """(relative dir, path) of every Maildir folder in the source, sorted."""
         _fs.require_exists(self.location)
-        root = self.location
-        for d, entries in _fs.walk_dirs(root, prune=_maildir_subdirs):
-            rel = _fs.rel_posix(d, root)
-            if _maildir_subdirs(entries):
-                yield rel, d
-            # Maildir++ subfolders hang off a Maildir (or the root) as dot-dirs.
-            for e in entries:
-                if (e.name.startswith(".") and len(e.name) > 1 and _fs.is_dir(e)
-                        and is_maildir(Path(e.path), strict=False)):
-                    yield _fs.rel_posix(Path(e.path), root), Path(e.path)
+        for d, entries in _fs.walk_dirs(self.location, prune=_maildir_subdirs):
+            yield from maildirs_at(self.location, d, entries)
 
     def containers(self) -> Iterator[Container]:
         for rel, d in self.maildirs():
-            for sub in SUBDIRS:
-                st = _fs.stat_or_none(d / sub)
-                if st is None or not os.path.isdir(d / sub):
-                    continue
-                yield _fs.container(f"{rel}/{sub}" if rel else sub, st)
+            yield from containers_of(rel, d)
 
     def entries(self, container: str) -> Iterator[Entry]:
         rel_dir, _, sub = container.rpartition("/")
@@ -158,12 +179,16 @@ class MaildirSource(Source):
             raise SourceError(str(self.location), f"not a Maildir container: {container!r}")
         d = _fs.resolve_locator_path(self.location, container, str(self.location))
         folders = (folder_name(rel_dir),)
+        skips = self._tally(container)
         missed: set[str] = set()
         listed: set[str] = set()
         for e in _fs.scandir_sorted(d):
             entry = self._entry(container, rel_dir, sub, folders, e)
             if entry is None:
-                if not _fs.is_hidden(e.name) and not os.path.lexists(e.path):
+                reason = _skip_reason(e)
+                if reason is not None:
+                    skips[reason] += 1
+                elif not os.path.lexists(e.path):
                     missed.add(split_name(e.name)[0])
             else:
                 listed.add(entry.key)
@@ -199,12 +224,7 @@ class MaildirSource(Source):
         No stat per file: the type comes from the directory listing, and the
         date fallback is the delivery time that leads a Maildir name.
         """
-        if _fs.is_hidden(e.name):
-            return None
-        try:
-            if not e.is_file():
-                return None
-        except OSError:
+        if _skip_reason(e) is not None:
             return None
         unique, letters = split_name(e.name)
         head = unique.partition(".")[0]
@@ -265,12 +285,19 @@ class MaildirSource(Source):
         names = sorted({folder_name(rel) for rel, _ in self.maildirs()})
         return [Folder(n, symbolic_name(n)) for n in names]
 
-    def _folder_dir(self, folder: str) -> tuple[str, Path]:
-        """(relative dir, path) of `folder`, made as a Maildir++ folder (or a nested one) if missing."""
-        where = str(self.location)
+    def find_folder(self, folder: str) -> tuple[str, Path] | None:
+        """(relative dir, path) of the Maildir that holds `folder`; None if there is none."""
         for rel, d in self.maildirs():
             if folder_name(rel) == folder or (folder.upper() == "INBOX" and not rel):
                 return rel, d
+        return None
+
+    def _folder_dir(self, folder: str) -> tuple[str, Path]:
+        """(relative dir, path) of `folder`, made as a Maildir++ folder (or a nested one) if missing."""
+        found = self.find_folder(folder)
+        if found is not None:
+            return found
+        where = str(self.location)
         parts = [p for p in folder.split(DELIMITER) if p]
         maildirpp = is_maildir(self.location) or _has_maildirpp_child(self.location, strict=False)
         if not parts or any(p in (".", "..") or (maildirpp and "." in p) for p in parts):
@@ -287,7 +314,10 @@ class MaildirSource(Source):
         return rel, d
 
     def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:
-        rel, d = self._folder_dir(folder)
+        return self.deliver(*self._folder_dir(folder), data, flags)
+
+    def deliver(self, rel: str, d: Path, data: bytes, flags: frozenset[str]) -> Mapping[str, Any]:
+        """Store `data` durably in the Maildir at `d` (`rel` from the root) with `flags`; its locator."""
         unique = _fs.unique_name()
         name = f"{unique}:2,{_letters('', flags, ())}"
         (d / "tmp").mkdir(exist_ok=True)
