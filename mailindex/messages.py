@@ -14,10 +14,11 @@ from mailindex.folders import symbolic_name
 from mailindex.index.store import decode_record
 from mailindex.live import LiveOperations
 from mailindex.locations import resource_url
+from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
-from mailindex.results import body_parts, flags_dict, header_block, headers_dict, message_dict, person_info
+from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info
 from mailindex.threads import ThreadStore, flatten, jwz_tree
 
 if TYPE_CHECKING:
@@ -78,9 +79,10 @@ class Messages:
         return body_parts(self.source(message_id), inc.body_type)
 
     def headers(self, message_id: str, raw: bool = False) -> dict[str, list[str]] | str:
-        """`{name: [values...]}` decoded, in original order; with `raw`, the header block as in the source."""
+        """`{name: [values...]}` decoded as the parser decodes them (so they agree with `get`), in original
+        order; with `raw`, the header block as in the source."""
         data = self.source(message_id)
-        return header_block(data) if raw else headers_dict(data)
+        return header_block(data) if raw else header_fields(data)
 
     def flags(self, message_id: str) -> dict[str, bool]:
         """`{seen, answered, flagged, deleted, draft, nonjunk}`, read from the source now (never cached)."""
@@ -218,7 +220,7 @@ class Messages:
             if inc.headers == "raw":
                 out["headers"] = header_block(raw)
             elif inc.headers:
-                out["headers"] = headers_dict(raw)
+                out["headers"] = header_fields(raw)
             if inc.source:
                 out["source"] = raw.decode("utf-8", errors="surrogateescape")
             if inc.flags:

@@ -14,7 +14,9 @@ Design (speed first, stdlib as the safety net):
   attachment (usually a part whose blank line after its headers is missing,
   which the fast parser reads as all headers) -- the body is
   parsed again with the stdlib `compat32` parser, which decodes leniently.
-  The switch is listed in `defects` as ``"fallback: <reason>"``.
+  The switch is listed in `defects` as ``"fallback: <reason>"``. Its header
+  values are read from their raw bytes like the top-level headers (compat32
+  itself replaces 8-bit bytes by U+FFFD).
 
 Choices the Context.IO notes leave open:
 
@@ -52,7 +54,7 @@ import binascii
 import re
 from email.message import Message
 from email.parser import BytesParser
-from email.policy import compat32
+from email.policy import Compat32
 
 import fast_mail_parser as _fmp
 
@@ -63,6 +65,7 @@ from mailindex.parse_headers import (
     bytes_to_str,
     decode_text,
     decode_words,
+    field_text,
     first_msgid,
     first_received,
     has_header_fields,
@@ -72,7 +75,8 @@ from mailindex.parse_headers import (
     parse_date,
     raw_headers,
     received_date,
-    unsurrogate,
+    trim_utf8_tail,
+    valid_text,
 )
 from mailindex.record import ADDRESS_ROLES, Attachment, Record, message_id_for, sha256_hex
 from mailindex.sources.base import RawMessage
@@ -104,6 +108,18 @@ class _Stop(Exception):
     """A resource cap was hit: stop walking, keep what was read."""
 
 
+class _RawCompat32(Compat32):
+    """compat32 that hands out header values as parsed (8-bit bytes as surrogate escapes) instead of
+    `Header` objects whose text has U+FFFD for them: file names and nested headers are decoded from
+    the bytes, and an 8-bit boundary still matches the body lines."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_COMPAT32 = _RawCompat32()
+
+
 # ---------------------------------------------------------------- helpers
 
 _magic = None
@@ -119,7 +135,7 @@ def _sniff(content: bytes, declared: str) -> str | None:
         # Declared text and it is text (no binary control bytes, and ASCII or UTF-8):
         # libmagic would spend ~0.5 ms to name a text dialect; the declaration is confirmed.
         try:
-            _trim_utf8_tail(head).decode("utf-8")
+            trim_utf8_tail(head).decode("utf-8")
             return declared
         except UnicodeDecodeError:
             pass
@@ -154,18 +170,6 @@ def html_to_text(html: str) -> str:
         return re.sub(r"<[^>]*>", " ", html)
 
 
-def _trim_utf8_tail(b: bytes) -> bytes:
-    """Drop an incomplete UTF-8 sequence at the end of a cut buffer."""
-    for i in range(1, min(4, len(b)) + 1):
-        c = b[-i]
-        if c < 0x80:
-            return b
-        if c >= 0xC0:
-            need = 2 if c < 0xE0 else 3 if c < 0xF0 else 4
-            return b if need <= i else b[:-i]
-    return b
-
-
 def _charset(ctype_value: str | None) -> str | None:
     if not ctype_value or "harset" not in ctype_value:
         return None
@@ -181,6 +185,11 @@ def _hget(headers: dict[str, list[str]], lname: str) -> str | None:
         if k.lower() == lname and v:
             return v[0]
     return None
+
+
+def _exc_text(exc: BaseException) -> str:
+    """An exception as a short defect or parse_error text (its message may carry escaped bytes)."""
+    return valid_text(f"{type(exc).__name__}: {str(exc)[:80]}")
 
 
 def _disposition(token: str | None) -> str | None:
@@ -233,7 +242,7 @@ class _State:
         limit = MAX_HTML_BYTES if html else self.room * 4
         cut = len(content) > limit
         if cut:
-            content = _trim_utf8_tail(content[:limit])
+            content = trim_utf8_tail(content[:limit])
         text = decode_text(content, charset, self.defects)
         if html:
             text = html_to_text(text)
@@ -258,13 +267,28 @@ class _State:
                                      _sniff(content, ctype)))
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _fmp_text(value: str) -> str:
+    """A fast-mail-parser header string decoded as ours are: it reads 8-bit bytes that are not UTF-8 as
+    latin-1, where `bytes_to_str` reads cp1252 (C1 control characters are the tell)."""
+    if value.isascii() or _C1.search(value) is None:
+        return value
+    try:
+        return bytes_to_str(value.encode("latin-1"))[0]
+    except UnicodeEncodeError:  # characters beyond latin-1: not a latin-1 reading
+        return value
+
+
 def _clean_filename(name: str | None) -> str:
     if not name:
         return ""
     name = name[:MAX_HEADER_VALUE]
     if "=?" in name:
         name = decode_words(name)
-    return name.strip()
+    # a byte order mark is no part of a name (fast-mail-parser keeps a utf-16 encoded-word's)
+    return name.lstrip("\ufeff").strip()
 
 
 # ---------------------------------------------------------------- fast path (fast-mail-parser tree)
@@ -328,9 +352,11 @@ def _fast_file(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, disp
     if fname:
         if "\ufffd" in fname:
             raise _Lossy(f"part {num}: file name not decodable")
+        if fname[0] == '"':  # it decodes encoded-words before splitting parameters: a decoded ';' cut the name
+            raise _Lossy(f"part {num}: file name cut")
         if "\\" in fname:
             fname = _BACKSLASH.sub(r"\1", fname)
-        fname = _clean_filename(fname)
+        fname = _clean_filename(_fmp_text(fname))
     headers = node.headers
     cte = _hget(headers, "content-transfer-encoding")
     if cte is not None:
@@ -352,7 +378,7 @@ def _fast_file(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, disp
     if cid is None:
         cid = node.content_id  # (without brackets: the fast parser's form, used only if the header is odd)
     else:
-        cid = cid.strip() or None
+        cid = _fmp_text(cid.strip()) or None
     st.add_file(content, fname, ctype, num, disp, cid)
 
 
@@ -360,7 +386,7 @@ def _nested_headers_fast(st: _State, headers: dict[str, list[str]]) -> None:
     for name in _NESTED_TEXT_HEADERS:
         value = _hget(headers, name)
         if value:
-            st.add_str(value.strip())
+            st.add_str(_fmp_text(value.strip()))
 
 
 # ---------------------------------------------------------------- stdlib path (compat32)
@@ -381,7 +407,7 @@ def _std_defects(st: _State, part: Message) -> None:
 def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
     st.count(depth)
     _std_defects(st, part)
-    ctype = part.get_content_type()
+    ctype = valid_text(part.get_content_type())
     payload = part._payload  # noqa: SLF001 - get_payload() would copy
     if isinstance(payload, list):
         if ctype == "message/rfc822" or ctype == "message/global":
@@ -391,7 +417,7 @@ def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
                     # compat32 parses the still-encoded text as a message: decode it, then parse
                     raw = _message_bytes(payload[0])
                     raw = b64decode_lenient(raw) if cte == "base64" else binascii.a2b_qp(raw)
-                    _std_attached(st, part, BytesParser(policy=compat32).parsebytes(raw), raw, num, ctype, depth)
+                    _std_attached(st, part, BytesParser(policy=_COMPAT32).parsebytes(raw), raw, num, ctype, depth)
                 else:
                     _std_attached(st, part, payload[0], None, num, ctype, depth)
                 return
@@ -408,7 +434,7 @@ def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
         ctype = "text/plain"  # no boundary / boundary never found: the body is plain text
     content = _std_content(part)
     disp = _disposition(part.get_content_disposition())
-    fname = _std_filename(part)
+    fname = _std_filename(st, part)
     is_text = (ctype == "text/plain" or ctype == "text/html") and disp != "attachment"
     if is_text:
         try:
@@ -423,14 +449,14 @@ def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
 
 def _std_attached(st: _State, part: Message, inner: Message, content: bytes | None, num: str, ctype: str,
                   depth: int) -> None:
-    fname = _std_filename(part)
+    fname = _std_filename(st, part)
     disp = _disposition(part.get_content_disposition())
     if fname or disp == "attachment":  # a forwarded .eml is also a file
         _std_file(st, part, _message_bytes(inner) if content is None else content, num, ctype, fname, disp)
     for name in _NESTED_TEXT_HEADERS:
         v = inner.get(name)
         if v is not None:
-            st.add_str(decode_words(unsurrogate(str(v)[:MAX_HEADER_VALUE])).strip())
+            st.add_str(field_text(_parsed_bytes(v)))
     _std_message(st, inner, num, depth + 1)
 
 
@@ -453,24 +479,36 @@ def _std_content(part: Message) -> bytes:
         return b""
 
 
-def _std_filename(part: Message) -> str:
+def _parsed_bytes(value: object) -> bytes:
+    """A header value of a parsed compat32 message as its raw bytes (8-bit bytes are surrogate escapes)."""
+    return str(value).encode("ascii", "surrogateescape")
+
+
+def _std_filename(st: _State, part: Message) -> str:
+    """A part's file name as `Message.get_filename` finds it, decoded like ours: an RFC 2231 value in its
+    declared charset (`decode_text`, which notes a fallback), 8-bit bytes per `bytes_to_str`."""
     try:
-        name = part.get_filename()
+        name = part.get_param("filename", None, "content-disposition")
+        if name is None:
+            name = part.get_param("name")
+        if isinstance(name, tuple):  # RFC 2231: (charset, language, bytes as latin-1 or escaped chars)
+            charset, _, text = name
+            name = decode_text(text.encode("latin-1", "surrogateescape"), charset, st.defects)
     except Exception:  # noqa: BLE001
         return ""
     if not name:
         return ""
-    return _clean_filename(unsurrogate(str(name)))
+    return _clean_filename(valid_text(str(name)))
 
 
 def _std_file(st: _State, part: Message, content: bytes, num: str, ctype: str, fname: str | None = None,
               disp: str | None = None) -> None:
     if fname is None:
-        fname = _std_filename(part)
+        fname = _std_filename(st, part)
         disp = _disposition(part.get_content_disposition())
     cid = part.get("content-id")
     if cid is not None:
-        cid = " ".join(unsurrogate(str(cid)).split()) or None
+        cid = " ".join(valid_text(str(cid)).split()) or None
     st.add_file(content, fname, ctype, num, disp, cid)
 
 
@@ -565,11 +603,11 @@ def _body_into(rec: Record, data: bytes, ctype_value: str | None) -> None:
         except _Stop:
             pass
     except (_Lossy, _fmp.ParseError, ValueError, TypeError) as exc:
-        reason = str(exc) if isinstance(exc, _Lossy) else f"{type(exc).__name__}: {str(exc)[:80]}"
+        reason = str(exc) if isinstance(exc, _Lossy) else _exc_text(exc)
         st = _State(data)
         st.defect(f"fallback: {reason}")
         try:
-            msg = BytesParser(policy=compat32).parsebytes(data)
+            msg = BytesParser(policy=_COMPAT32).parsebytes(data)
             try:
                 _std_message(st, msg, "", 0)
             except _Stop:
@@ -577,7 +615,7 @@ def _body_into(rec: Record, data: bytes, ctype_value: str | None) -> None:
         except RecursionError:
             st.error = st.error or "MIME structure too deep to read"
         except Exception as exc2:  # noqa: BLE001 - keep the headers, report the body as unreadable
-            st.error = st.error or f"body unreadable: {type(exc2).__name__}: {str(exc2)[:80]}"
+            st.error = st.error or f"body unreadable: {_exc_text(exc2)}"
     rec.files = st.files
     rec.text = "\n".join(st.texts)
     for d in st.defects:
@@ -608,7 +646,7 @@ def parse(raw: RawMessage) -> Record:
             else:
                 rec.defects.append("binary data without headers: body not read")
     except Exception as exc:  # noqa: BLE001 - the contract: a Record, whatever the bytes
-        rec.parse_error = rec.parse_error or f"parser failure: {type(exc).__name__}: {str(exc)[:80]}"
+        rec.parse_error = rec.parse_error or f"parser failure: {_exc_text(exc)}"
     _date_fallback(rec, raw)
     if raw.gmail_ids:  # a Gmail server's X-GM-MSGID / X-GM-THRID, given beside the bytes
         rec.gmail_message_id = rec.gmail_message_id or raw.gmail_ids[0] or None

@@ -7,6 +7,9 @@ objects, because that is both faster and less lossy on real mail:
   stdlib's `policy.default` turns latin-1 bytes into U+FFFD);
 * adjacent encoded-words in one charset are joined *before* decoding, so a
   multi-byte character split across two words survives;
+* no text leaves here with a lone surrogate (JSON encoders and the index refuse
+  them): codecs that can emit one are repaired, and so are stdlib strings
+  (`valid_text`);
 * dates accept `10:00 PM EDT` and `+01:00` zones, which `parsedate_tz` misreads;
 * address lists take a regex fast path for the common shapes and fall back to
   the stdlib's RFC 5322 parser (`policy.default`) for anything else (groups,
@@ -18,6 +21,7 @@ No function here raises on any input.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import calendar
 import codecs
@@ -47,6 +51,7 @@ WANTED = (b"subject", b"from", b"to", b"cc", b"bcc", b"reply-to", b"sender", b"d
 _FIELD_VALUE = rb")[ \t]*:(.*(?:\r?\n[ \t].*)*)"
 _WANTED_RE = re.compile(rb"\n(" + b"|".join(WANTED) + _FIELD_VALUE, re.I)
 _RECEIVED_RE = re.compile(rb"\n(received" + _FIELD_VALUE, re.I)
+_ALL_FIELDS_RE = re.compile(rb"\n([!-9;-~]+" + _FIELD_VALUE)
 _ANY_HEADER = re.compile(rb"[!-9;-~]*[ \t]*:")
 
 
@@ -105,6 +110,15 @@ def has_header_fields(block: bytes) -> bool:
     return len(block) > 1 and _ANY_HEADER.match(block, 1) is not None
 
 
+def header_fields(data: bytes) -> dict[str, list[str]]:
+    """Every header field of a message: name as written -> decoded values, in the order of the source.
+    Values are decoded as the parser decodes a Subject (`field_text`)."""
+    out: dict[str, list[str]] = {}
+    for name, value in _ALL_FIELDS_RE.findall(header_block(data)[0]):
+        out.setdefault(name.decode("ascii"), []).append(field_text(value))
+    return out
+
+
 def bytes_to_str(value: bytes) -> tuple[str, bool]:
     """Header bytes as text: ASCII, else UTF-8, else windows-1252, else latin-1. Second item: was 8-bit."""
     try:
@@ -119,13 +133,37 @@ def bytes_to_str(value: bytes) -> tuple[str, bool]:
     return value.decode("latin-1"), True
 
 
-def unsurrogate(value: str) -> str:
-    """A stdlib compat32 header string (8-bit bytes as surrogate escapes) as real text."""
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
+
+
+def _escaped_text(m: re.Match[str]) -> str:
+    """A run of surrogate-escaped bytes read like raw header bytes."""
+    return bytes_to_str(m.group().encode("ascii", "surrogateescape"))[0]
+
+
+def _paired_text(value: str) -> str:
+    """`value` with surrogate halves that make a pair joined into their character, lone ones as U+FFFD
+    (a utf-7 decoder emits both). Valid text is returned as is."""
     try:
         value.encode("utf-8")
         return value
     except UnicodeEncodeError:
-        return bytes_to_str(value.encode("utf-8", "surrogateescape"))[0]
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def valid_text(value: str) -> str:
+    """A string from the stdlib's email package as valid text: bytes it kept as surrogate escapes are read
+    like raw header bytes (`bytes_to_str`: the whole value when it is ASCII besides them, else each run),
+    other surrogates as in `_paired_text`. Valid text is returned as is."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return bytes_to_str(value.encode("ascii", "surrogateescape"))[0]
+    except UnicodeEncodeError:  # decoded characters (RFC 2047, RFC 2231) or non-escape surrogates too
+        return _paired_text(_ESCAPED_BYTES.sub(_escaped_text, value))
 
 
 # ---------------------------------------------------------------- charsets
@@ -140,7 +178,12 @@ _CHARSET_ALIASES = {
     "macintosh": "mac-roman", "unicode-1-1-utf-7": "utf-7", "utf-8-sig": "utf-8", "big5": "big5hkscs",
     "x-big5": "big5hkscs", "iso-2022-jp": "iso2022_jp_ext", "ansi_x3.4-1968": "ascii",
 }
-_BAD_CODECS = {"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"}
+# Codecs that are not charsets (names as `codecs.lookup` gives them): "unicode-escape" would read
+# backslash escapes, "\\ud800" included, as characters.
+_BAD_CODECS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "mbcs", "oem"}
+# The only text codec of the stdlib whose decoder emits lone surrogates (tests/test_parse_hostile.py
+# checks every codec `codec_for` accepts).
+_SURROGATE_CODECS = frozenset({"utf-7"})
 _ASCII128 = bytes(range(128))
 _ASCII128_STR = _ASCII128.decode("ascii")
 # 7-bit encodings whose escape sequences are ASCII bytes: ASCII input is not ASCII text there.
@@ -180,6 +223,35 @@ def codec_for(label: str | None) -> tuple[str | None, bool]:
     return None, True
 
 
+def trim_utf8_tail(b: bytes) -> bytes:
+    """Drop an incomplete UTF-8 sequence at the end of a cut buffer."""
+    for i in range(1, min(4, len(b)) + 1):
+        c = b[-i]
+        if c < 0x80:
+            return b
+        if c >= 0xC0:
+            need = 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+            return b if need <= i else b[:-i]
+    return b
+
+
+def _cut_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a character cut at either end (an encoded-word split inside a character that no
+    neighbour completes), the cut bytes as U+FFFD. None unless the rest is UTF-8 beyond ASCII, which
+    text in another charset (latin-1 "caf\xe9") never is."""
+    start = 0
+    while start < min(3, len(data)) and 0x80 <= data[start] < 0xC0:
+        start += 1
+    middle = trim_utf8_tail(data[start:])
+    if len(middle) == len(data) or middle.isascii():
+        return None
+    try:
+        middle.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return data.decode("utf-8", "replace")
+
+
 def decode_text(data: bytes, label: str | None, defects: list[str] | None = None) -> str:
     """Bytes in a declared charset as text; unknown or wrong charsets fall back to UTF-8, cp1252, latin-1."""
     name, ascii_ok = codec_for(label)
@@ -187,9 +259,13 @@ def decode_text(data: bytes, label: str | None, defects: list[str] | None = None
         return data.decode("ascii")
     if name is not None:
         try:
-            return data.decode(name)
+            text = data.decode(name)
+            return _paired_text(text) if name in _SURROGATE_CODECS else text
         except (UnicodeDecodeError, LookupError, ValueError):
             pass
+        cut = _cut_utf8(data) if name == "utf-8" else None
+        if cut is not None:  # the charset is right, a character is cut: not a fallback
+            return cut
     if defects is not None:
         note = f"charset fallback: {label!s:.40}" if label else "undeclared 8-bit text"
         if note not in defects:
@@ -208,6 +284,10 @@ def decode_text(data: bytes, label: str | None, defects: list[str] | None = None
 # Encoded text is bounded (RFC 2047 allows 75 characters per word; broken mailers write a few
 # hundred) so a header full of unterminated "=?x?q?" cannot make the search quadratic.
 _EW = re.compile(r"=\?([^?\s]{0,64})\?([bBqQ])\?(.{0,2000}?)\?=")
+# Adjacent words as RFC 2047 has them (no "?" or blank inside), so a run never swallows the
+# address-list structure between two loose "=?" (the stdlib tokenizes before it decodes).
+_STRICT_EW = r"=\?[^?\s]{1,64}\?[bBqQ]\?[^?\s]{0,2000}\?="
+_EW_RUN = re.compile(rf"{_STRICT_EW}(?:\s*{_STRICT_EW})*")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
 
@@ -277,6 +357,11 @@ def header_text(value: bytes) -> tuple[str, bool]:
         s = value.decode("ascii")
         return (decode_words(s) if "=?" in s else s).replace("\t", " ").strip(), False
     return decode_words(value.decode("latin-1"), latin1=True).replace("\t", " ").strip(), True
+
+
+def field_text(value: bytes) -> str:
+    """A raw header value, folded or not, as clean text (`header_text`)."""
+    return header_text(_unfold(value))[0]
 
 
 # ---------------------------------------------------------------- dates
@@ -387,9 +472,17 @@ def _scan(value: str) -> list[Address]:
     return [Address(e.strip().lower()) for e in _EMAIL_SCAN.findall(value)]
 
 
+def _utf8_word(m: re.Match[str]) -> str:
+    return "=?utf-8?b?" + base64.b64encode(decode_words(m.group()).encode("utf-8")).decode("ascii") + "?="
+
+
 def _slow_addresses(value: str) -> list[Address]:
     if len(value) > MAX_SLOW_ADDRESS_CHARS:
         return _scan(value)
+    if "=?" in value:
+        # The stdlib decodes encoded-words one by one in its own charsets: a character split across
+        # two words is lost. Each run of words goes in as one UTF-8 word of our decoding instead.
+        value = _EW_RUN.sub(_utf8_word, value)
     try:
         found = _DEFAULT_POLICY.header_factory("to", value).addresses
         out = []
@@ -397,7 +490,9 @@ def _slow_addresses(value: str) -> list[Address]:
             spec = a.addr_spec.strip()
             # "<>" and quoted local parts without a domain are what the stdlib makes of plain words
             if spec and spec != "<>" and not (spec[0] == '"' and "@" not in spec):
-                out.append(Address(spec.lower(), a.display_name.strip() or None))
+                # the stdlib decodes encoded-words with surrogateescape: a word split inside a character
+                # (one `_EW_RUN` missed) leaves lone surrogates, which no index or JSON encoder accepts
+                out.append(Address(valid_text(spec.lower()), valid_text(a.display_name.strip()) or None))
         return out
     except Exception:  # noqa: BLE001 - the stdlib parser has many failure modes on garbage
         return _scan(value)

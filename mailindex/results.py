@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import email.header
 import email.policy
 import functools
 import hashlib
@@ -155,13 +154,6 @@ def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]
     return out
 
 
-def _decode_header(value: str) -> str:
-    try:
-        return str(email.header.make_header(email.header.decode_header(value)))
-    except (LookupError, UnicodeDecodeError, email.errors.HeaderParseError):
-        return value
-
-
 def header_block(raw: bytes) -> str:
     """The header block exactly as in the source (decoded as latin-1 when not UTF-8)."""
     end = re.search(rb"\r?\n\r?\n", raw)
@@ -170,15 +162,6 @@ def header_block(raw: bytes) -> str:
         return head.decode("utf-8")
     except UnicodeDecodeError:
         return head.decode("latin-1")
-
-
-def headers_dict(raw: bytes) -> dict[str, list[str]]:
-    """{name: [decoded values]} in original order."""
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    out: dict[str, list[str]] = {}
-    for name, value in msg.items():
-        out.setdefault(name, []).append(_decode_header(re.sub(r"\r?\n[ \t]", " ", str(value))))
-    return out
 
 
 def flags_dict(flags: frozenset[str]) -> dict[str, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -139,3 +140,80 @@ def queries(draw: st.DrawFn, box: list[Spec]) -> dict[str, object]:
     q["limit"] = draw(st.integers(1, 100))
     q["offset"] = draw(st.integers(0, len(box) + 1))
     return q
+
+
+# ---------------------------------------------------------------- hostile headers (tests/test_parse_hostile.py)
+
+# Charsets to split encoded-words in: multi-byte, stateful (iso-2022-jp, utf-7) and with a BOM (utf-16).
+SPLIT_CHARSETS = ["utf-8", "UTF-8", "utf-16", "utf-16-be", "utf-7", "gb18030", "euc-jp", "iso-2022-jp", "shift_jis",
+                  "euc-kr", "koi8-r", "windows-1252"]
+_TEXT_POOL = list("aZ09 -.,:!?=_\"<>@();") + list("éüßЖжя€Š日本語中文한😀\x00")
+BOGUS_CHARSETS = ["y", "x-unknown", "utf-7", "utf-16", "utf-32", "unicode_escape", "raw-unicode-escape", "idna",
+                  "utf-8*en", "iso-8859-1", "us-ascii", "", "\"\"", "hex", "rot13", "zlib", "undefined"]
+HEADER_NAMES = ["From", "To", "Cc", "Subject", "Reply-To", "Sender", "Content-ID", "List-Help"]
+
+
+def _q_word(chunk: bytes) -> str:
+    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else "_" if b == 32 else f"={b:02X}"
+                   for b in chunk)
+
+
+def encoded_word(charset: str, chunk: bytes, b_encoding: bool) -> str:
+    """One RFC 2047 encoded-word of `chunk`, B or Q encoded."""
+    body = base64.b64encode(chunk).decode("ascii") if b_encoding else _q_word(chunk)
+    return f"=?{charset}?{'b' if b_encoding else 'q'}?{body}?="
+
+
+@st.composite
+def split_words(draw: st.DrawFn) -> tuple[str, str]:
+    """(text, encoded-words): text of multi-byte characters encoded in one charset and cut into encoded-words
+    at arbitrary bytes, so characters are split across words; words are separated by blanks or folds."""
+    charset = draw(st.sampled_from(SPLIT_CHARSETS))
+    alphabet = [c for c in _TEXT_POOL if _encodable(c, charset)]
+    text = draw(st.text(st.sampled_from(alphabet), min_size=1, max_size=12))
+    raw = text.encode(charset)
+    cuts = sorted(draw(st.sets(st.integers(1, len(raw)), max_size=5)) - {len(raw)})
+    chunks = [raw[i:j] for i, j in zip([0, *cuts], [*cuts, len(raw)])]
+    words = [encoded_word(charset, c, draw(st.booleans())) for c in chunks]
+    seps = draw(st.lists(st.sampled_from([" ", "\r\n ", "\n\t", ""]), min_size=len(words) - 1,
+                         max_size=len(words) - 1))
+    return text, words[0] + "".join(s + w for s, w in zip(seps, words[1:]))
+
+
+def _encodable(char: str, charset: str) -> bool:
+    try:
+        char.encode(charset)
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+@st.composite
+def hostile_value(draw: st.DrawFn, fold: bool = False) -> bytes:
+    """A header value made of raw 8-bit bytes, NULs, plain words and encoded-words in bogus charsets
+    (with arbitrary payload bytes); CR/LF only as folds when `fold`."""
+    piece = st.one_of(
+        st.binary(max_size=12).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+        st.sampled_from([b"\x00", b"caf\xe9", b"\xe6\x97\xa5", b"\xe6\x97", b"\xff\xfe", b"\x80\x9f", b"a@b.c",
+                         b"<x@y>", b",", b"\"", b" ", b"=?"]),
+        st.builds(lambda cs, data, b: encoded_word(cs, data, b).encode("ascii"),
+                  st.sampled_from(BOGUS_CHARSETS + SPLIT_CHARSETS), st.binary(max_size=9), st.booleans()),
+    )
+    sep = st.sampled_from([b"", b" ", b"\r\n "] if fold else [b"", b" "])
+    parts = draw(st.lists(st.tuples(piece, sep), max_size=6))
+    return b"".join(p + s for p, s in parts).strip(b"\r\n")
+
+
+@st.composite
+def hostile_file_param(draw: st.DrawFn) -> bytes:
+    """A Content-Type / Content-Disposition parameter list naming a file hostilely: raw 8-bit, RFC 2047 or
+    RFC 2231 (one value or continuations) in a bogus charset."""
+    raw = draw(hostile_value()).replace(b'"', b"").replace(b";", b"")
+    pct = "".join(f"%{b:02X}" for b in draw(st.binary(max_size=10))).encode("ascii")
+    cs = draw(st.sampled_from(BOGUS_CHARSETS + SPLIT_CHARSETS)).replace('"', "").encode("latin-1")
+    return draw(st.sampled_from([
+        b'; filename="' + raw + b'"',
+        b"; name=" + raw.replace(b" ", b""),
+        b"; filename*=" + cs + b"''" + pct,
+        b"; filename*0*=" + cs + b"''" + pct + b'; filename*1="' + raw + b'"',
+    ]))

@@ -45,6 +45,8 @@ NOT_RFC822 = {
 
 _LATIN1_IN_WORD = "raw latin-1 byte inside an encoded-word (or 8-bit header): the stdlib gives U+FFFD, we decode it"
 _UTF8_HEADER = "raw UTF-8 in an address header: the stdlib keeps surrogate escapes, we decode it"
+_RFC2231_FALLBACK = ("RFC 2231 file name not valid in its declared charset (iso-2022-jp): the stdlib gives "
+                     "U+FFFD, we decode it by the 8-bit fallback and note the charset fallback")
 # Where we knowingly differ from the stdlib's policy.default reading, and why it is an improvement.
 IMPROVEMENTS: dict[str, dict[str, str]] = {
     "mail-parser/mail_test_12": {"to": _UTF8_HEADER},
@@ -76,6 +78,10 @@ IMPROVEMENTS: dict[str, dict[str, str]] = {
            "we read the To and Subject that follow" for f in ("subject", "to")},
     **{f"stalwart-mail-parser/legacy/{n}.eml": {"subject": _LATIN1_IN_WORD}
        for n in ("010", "020", "022", "027", "052")},
+    "stalwart-mail-parser/legacy/026.eml": {"files": "raw latin-1 file name of an x-uuencode part (read by our "
+                                                     "compat32 fallback): the stdlib gives U+FFFD, we decode it"},
+    **{f"ruby-mail/{n}.eml": {"files": _RFC2231_FALLBACK}
+       for n in ("attachment_emails/attachment_with_encoded_name", "plain_emails/raw_email8")},
 }
 
 
