@@ -23,6 +23,9 @@ _VOLATILE_HEADERS = re.compile(
     rb"|x-gmail-labels|x-evolution|x-mozilla-keys):",
     re.IGNORECASE,
 )
+# Substrings one of which every such header name holds: a header without any keeps all its fields.
+_VOLATILE_HINTS = (b"status", b"x-keywords", b"x-uid", b"x-imap", b"content-length", b"lines", b"x-gmail-labels",
+                   b"x-evolution", b"x-mozilla-keys")
 
 
 def _split_header_lines(header: bytes) -> list[bytes]:
@@ -45,8 +48,10 @@ def identity_bytes(raw: bytes) -> bytes:
     data = raw.replace(b"\r\n", b"\n")
     end = data.find(b"\n\n")
     head, body = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
-    kept = b"".join(f for f in _split_header_lines(head) if not _VOLATILE_HEADERS.match(f))
-    return kept + body
+    low = head.lower()
+    if not any(hint in low for hint in _VOLATILE_HINTS):  # most messages: a few substring scans, no split
+        return data
+    return b"".join(f for f in _split_header_lines(head) if not _VOLATILE_HEADERS.match(f)) + body
 
 
 def message_id_for(raw: bytes) -> str:
