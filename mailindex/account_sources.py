@@ -2,9 +2,10 @@
 
 A source is a location a backend reads (a Maildir, an mbox, an .eml tree,
 or whatever a plugin adds) under a label unique within its account; "0"
-names the account's first source. Its options follow Context.IO's connect
-tokens: by default trash, drafts and junk folders are left out
-(`sync_all_folders`), flags are not kept in the index (`sync_flags`), and
+names the account's first source. Every folder is synced by default, trash,
+drafts and junk included (a forensic user expects every message found);
+`sync_all_folders=0` leaves those out, as Context.IO's connect tokens did and
+ours still do. Flags are not kept in the index (`sync_flags`), and
 small inline images such as signature logos are left out of `files`
 (`raw_file_list`).
 """
@@ -44,7 +45,7 @@ class Sources:
         return self._account.mx
 
     def add(self, location: str | Path, *, label: str | None = None, type: str | None = None,
-            sync_all_folders: bool | int = 0, sync_flags: bool | int = 0, raw_file_list: bool | int = 0,
+            sync_all_folders: bool | int = 1, sync_flags: bool | int = 0, raw_file_list: bool | int = 0,
             **options: Any) -> dict[str, Any]:
         """Register mail at `location` (its type detected unless given) under `label` (derived from the
         path when None). Checks everything first and creates nothing on bad input; does not sync."""

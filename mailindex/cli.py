@@ -240,7 +240,8 @@ def _accounts_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _option_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}sync-all-folders", type=int, choices=[0, 1],
-                   help="1: also sync trash, drafts and junk folders (default 0)")
+                   help="0: leave trash, drafts and junk folders out "
+                        f"(default {0 if prefix else 1}{', as Context.IO' if prefix else ''})")
     p.add_argument(f"--{prefix}sync-flags", type=int, choices=[0, 1],
                    help="1: keep flags in the index, for folder=\\Flagged (default 0)")
     p.add_argument(f"--{prefix}raw-file-list", type=int, choices=[0, 1],
@@ -324,6 +325,10 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
           f"in {report['seconds']:.2f} s")
     for e in report["errors"][:10]:
         print(f"  failed: {e['key']}: {e['error']}")
+    if report["quarantined"]:
+        print(f"  {report['quarantined']:,} in the quarantine (mailindex quarantine lists them)")
+    for reason, n in report["skipped"].items():
+        print(f"  not indexed: {n:,} ({reason})")
 
 
 def _search(mx: MailIndex, args: argparse.Namespace) -> None:

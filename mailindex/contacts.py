@@ -85,7 +85,10 @@ def create_tables(db: sqlite3.Connection) -> None:
     db.executescript(DDL)
 
 
-def _roles(record: Record) -> dict[str, tuple[int, str]]:
+Roles = dict[str, tuple[int, str]]
+
+
+def roles(record: Record) -> Roles:
     """{lowercase email: (role bits, display name)} of every address a message names."""
     roles: dict[str, tuple[int, str]] = {}
     for role, bit in _ROLE_BITS.items():
@@ -101,14 +104,14 @@ def _ids(db: sqlite3.Connection, emails: Iterable[str]) -> dict[str, int]:
                            (json.dumps(list(emails)),)))
 
 
-_Named = list[tuple[int, int, dict[str, tuple[int, str]]]]  # (messages.id, date, _roles) per message
+Named = Sequence[tuple[int, int, Roles]]  # (messages.id, date, roles) per message
 
 
-def _named(messages: Sequence[tuple[int, Record]]) -> _Named:
-    return [(rowid, rec.date, _roles(rec)) for rowid, rec in messages]
+def _named(messages: Sequence[tuple[int, Record]]) -> Named:
+    return [(rowid, rec.date, roles(rec)) for rowid, rec in messages]
 
 
-def _deltas(named: _Named, owners: Sequence[str]) -> dict[str, list[Any]]:
+def _deltas(named: Named, owners: Sequence[str]) -> dict[str, list[Any]]:
     """What these messages add to each contact: [count, sent, received, sent_from_account, last_sent,
     last_received] (the module docstring says what each means)."""
     own = {o.lower() for o in owners}
@@ -133,9 +136,8 @@ def _deltas(named: _Named, owners: Sequence[str]) -> dict[str, list[Any]]:
     return out
 
 
-def record_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record]]) -> None:
-    """Keep the addresses of new message rows, (messages.id, record) pairs. Inside the caller's transaction."""
-    named = _named(messages)
+def record_messages(db: sqlite3.Connection, named: Named) -> None:
+    """Keep the addresses of new message rows, (messages.id, date, roles). Inside the caller's transaction."""
     db.executemany("INSERT INTO address (email, name, name_date) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE "
                    "SET name = excluded.name, name_date = excluded.name_date "
                    "WHERE excluded.name != '' AND excluded.name_date >= address.name_date",
@@ -153,8 +155,7 @@ def forget_messages(db: sqlite3.Connection, messages: Sequence[tuple[int, Record
     db.executemany("DELETE FROM message_address WHERE address = ? AND message = ?", pairs)
 
 
-def add_to_account(db: sqlite3.Connection, account: str, messages: Sequence[tuple[int, Record]],
-                   owners: Sequence[str]) -> None:
+def add_to_account(db: sqlite3.Connection, account: str, named: Named, owners: Sequence[str]) -> None:
     """Messages entered the account (their first location in it): add them to its contacts' figures.
 
     Inside the caller's transaction, after `record_messages`; `owners` are the account's addresses.
@@ -168,7 +169,7 @@ def add_to_account(db: sqlite3.Connection, account: str, messages: Sequence[tupl
         "last_sent = MAX(COALESCE(last_sent, excluded.last_sent), COALESCE(excluded.last_sent, last_sent)), "
         "last_received = MAX(COALESCE(last_received, excluded.last_received), "
         "COALESCE(excluded.last_received, last_received)), last_active = MAX(last_active, excluded.last_active)",
-        [(account, email, *d) for email, d in _deltas(_named(messages), owners).items()])
+        [(account, email, *d) for email, d in _deltas(named, owners).items()])
 
 
 def remove_from_account(db: sqlite3.Connection, account: str, messages: Sequence[tuple[int, Record]],

@@ -24,7 +24,7 @@ from mailindex.locations import is_url
 from mailindex.messages import Messages
 from mailindex.plugins import plugin_manager
 from mailindex.sources.base import Source
-from mailindex.sync import Progress, SourceSync, SyncReport, rebuild_documents
+from mailindex.sync import Progress, SourceSync, SyncReport, repair
 from mailindex.threads import ThreadStore
 
 
@@ -204,12 +204,7 @@ class MailIndex:
         """Take the index's single writer (IndexLocked if another process has it) and repair a crash."""
         self._check_writable()
         writer = self.tantivy.writer()
-        pending = self.store.intent()
-        if pending:
-            rows = self.store.message_rows(pending)
-            writer.delete([m for m in pending if m not in rows])
-            writer.commit()
-            rebuild_documents(self.store, writer, [r[0] for r in rows.values()], self._source_for_id)
+        repair(self.store, writer, self._source_for_id)
         return writer
 
     def sync(self, label: str | None = None, *, workers: int | None = None,
@@ -254,8 +249,9 @@ class MailIndex:
         if named and len(reports) == 1:
             return reports[0]
         for r in reports:
-            for k in ("added", "updated", "removed", "failed", "unchanged", "seconds"):
+            for k in ("added", "updated", "removed", "failed", "unchanged", "seconds", "quarantined"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
+            total.add_skipped(r.skipped)
             total.errors.extend(r.errors)
         return total
 

@@ -1,51 +1,48 @@
-"""Sync one source into the index: scan, diff, parse, apply in crash-safe batches.
-
-Pass 1 lists containers whose stamp changed and diffs their entries against
-the store (no message content is read for unchanged ones). Pass 2 parses
-what is new or changed, in worker processes for large jobs, and applies it
-in batches. Each batch: intent committed to SQLite -> Tantivy commit ->
-records, locations and intent cleared in one SQLite transaction. A message
-that moved keeps its id, date_indexed and sort key.
-"""
-
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import gc
-import hashlib
 import itertools
 import json
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailindex import contacts
 from mailindex.errors import SourceError, SourceNotFound
-from mailindex.folders import symbolic_name, synced_folders
+from mailindex.folders import synced_folders
+from mailindex.index.store import Store, decode_record, to_sql
 from mailindex.index import schema as S
-from mailindex.index.store import Store, decode_record, encode_record
 from mailindex.index.tantivy_index import Writer
 from mailindex.parse import parse
-from mailindex.query.compiler import normalize_folder
-from mailindex.record import Record, message_id_for, sha256_hex
+from mailindex.parse_headers import valid_text
+from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker, placement,
+                               prepare_one, prepare_window, valid_record)
 from mailindex.sources.base import Entry, RawMessage, Source
 from mailindex.threads import ThreadStore
 
 BATCH = 5000
+BATCH_BYTES = 16 * 2**20  # documents held for one Tantivy commit: big messages make smaller batches
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
-PARSE_WINDOW = 2500  # messages handed to the parser processes at a time (bounds memory)
-PARSE_AHEAD = 3  # windows queued beyond the one being consumed: more than a batch
-MAX_BUFFERED_BYTES = 256 * 2**20
+PARSE_WINDOW = 2500  # messages read from a remote source at a time (one read_many)
+CHUNK = 200  # messages per task handed to a worker process
+CHUNKS_AHEAD = 6  # tasks in flight: enough to keep the workers busy, few enough to bound memory
+MAX_BUFFERED_BYTES = 64 * 2**20  # message bytes a scan may hand on (mbox); the rest are read again
+FOLDER_LEFT_OUT = "folder left out (sync_all_folders=0)"
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass
 class SyncReport:
-    """What one sync did. `failed` counts messages recorded with an error."""
+    """What one sync did. `failed` counts messages this sync recorded with an error, `quarantined` all
+    those of the source (`MailIndex.quarantine` lists them); `skipped` counts, by reason, the files and
+    messages of the source that are not in the index at all."""
 
     source: str
     added: int = 0
@@ -54,98 +51,23 @@ class SyncReport:
     failed: int = 0
     unchanged: int = 0
     seconds: float = 0.0
+    quarantined: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "added": self.added, "updated": self.updated, "removed": self.removed,
                 "failed": self.failed, "unchanged": self.unchanged, "seconds": round(self.seconds, 3),
-                "errors": self.errors[:100]}
+                "quarantined": self.quarantined, "skipped": dict(sorted(self.skipped.items())), "errors": self.errors[:100]}
 
+    def add_skipped(self, counts: Mapping[str, int]) -> None:
+        for reason, n in counts.items():
+            if n:
+                self.skipped[reason] = self.skipped.get(reason, 0) + n
 
-@dataclass
-class _Work:
-    entry: Entry
-    replaces: int | None  # location row id this entry rewrites, if any
-    old_message: int | None  # message rowid that location belonged to
-    unread: str | None = None  # why a batch read (remote source) failed for this one (kept picklable)
-    gone: bool = False  # the batch read found it gone
-
-
-@dataclass
-class _Parsed:
-    work: _Work
-    record: Record | None
-    error: str | None = None
-    vanished: bool = False
-    blob: bytes = b""  # the encoded record, made in the worker
-
-
-# -- parsing (runs in worker processes for large jobs) ----------------------
-_WORKER_SOURCE: Source | None = None
-
-
-def _init_worker(source_type: str, location: str, options: dict[str, Any]) -> None:
-    global _WORKER_SOURCE
-    from mailindex.plugins import plugin_manager
-
-    pm = plugin_manager()
-    _WORKER_SOURCE = pm.hook.mailindex_open_source(location=location, source_type=source_type, options=options)
-
-
-def _parse_work(work: _Work, source: Source | None = None) -> _Parsed:
-    src = source or _WORKER_SOURCE
-    assert src is not None
-    e = work.entry
-    try:
-        if work.gone:
-            raise SourceNotFound(str(src.location), "gone")
-        if work.unread is not None:
-            raise SourceError(str(src.location), work.unread)
-        data = e.data if e.data is not None else src.read_bytes(e.locator)
-    except SourceNotFound:
-        return _Parsed(replace(work, entry=replace(e, data=None)), None, vanished=True)
-    except (SourceError, OSError) as exc:
-        return _Parsed(replace(work, entry=replace(e, data=None)), None, error=f"unreadable: {exc}")
-    try:
-        record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders, e.gmail_ids))
-    except Exception as exc:  # parse() promises not to raise; a bug must not stop the batch
-        record = Record(message_id=message_id_for(data), sha256=sha256_hex(data), size=len(data),
-                        parse_error=f"parser failure: {type(exc).__name__}: {exc}")
-    return _Parsed(replace(work, entry=replace(e, data=None)), record, error=record.parse_error,
-                   blob=encode_record(record))
-
-
-def entry_sig(e: Entry) -> str:
-    """A short digest that changes whenever anything stored about a location would.
-
-    Hashed, not kept as text: the text repeats the path and took ~100 bytes per message.
-    """
-    loc = e.locator
-    text = "\x1f".join((e.content_stamp, "\x1e".join(e.folders), ",".join(sorted(e.flags)), str(loc.get("path")),
-                        str(loc.get("offset")), str(loc.get("length"))))
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
-
-
-def placement(locations: Iterable[tuple[int, str, str]], accounts: dict[int, str], date_indexed: int,
-              sort_key: int) -> S.Placement:
-    """Folders, symbolic names, sources and accounts of a message from its (source id, folders, flags) rows.
-
-    `accounts` maps each source id to its account."""
-    folders: dict[str, None] = {}
-    symbolic: dict[str, None] = {}
-    sources: dict[str, None] = {}
-    in_accounts: dict[str, None] = {}
-    for sid, folders_json, flags_json in locations:
-        sources[str(sid)] = None
-        in_accounts[accounts.get(sid, "")] = None
-        for f in json.loads(folders_json):
-            folders[normalize_folder(f)] = None
-            sym = symbolic_name(f)
-            if sym:
-                symbolic[sym] = None
-        if "flagged" in json.loads(flags_json):
-            symbolic["\\Flagged"] = None
-    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), tuple(in_accounts), date_indexed, sort_key)
+    def error(self, key: str, error: str) -> None:
+        self.failed += 1
+        self.errors.append({"key": valid_text(key), "error": error})
 
 
 # -- the sync -----------------------------------------------------------------
@@ -178,6 +100,9 @@ class SourceSync:
         """The entry as this source's options keep it: None when all its folders are left out."""
         if e is None:
             return None
+        shown = tuple(map(valid_text, e.folders))  # a folder named by undecodable bytes gets U+FFFD
+        if shown != e.folders:
+            e = replace(e, folders=shown)
         if not self.all_folders and e.folders:
             kept = synced_folders(e.folders)
             if not kept:
@@ -186,67 +111,91 @@ class SourceSync:
                 e = replace(e, folders=kept)
         return e if self.keep_flags or not e.flags else replace(e, flags=frozenset())
 
-    def _scan(self) -> tuple[list[_Work], dict[int, list[int]], list[tuple[int, Entry]], dict[str, str]]:
-        old_stamps = {} if self.full_rescan else self.store.containers(self.sid)
-        stamps: dict[str, str] = {}
-        work: list[_Work] = []
+    def _scan(self) -> tuple[list[Work], dict[int, list[int]], list[tuple[int, Entry]],
+                             dict[str, tuple[str, dict[str, int]]]]:
+        old = {} if self.full_rescan else self.store.containers(self.sid)
+        kept: dict[str, tuple[str, dict[str, int]]] = {}  # stamp and skipped counts saved for next time
+        work: list[Work] = []
         vanished: dict[int, list[int]] = {}  # message rowid -> location ids gone
         relocated: list[tuple[int, Entry]] = []
         seen: set[str] = set()
         buffered = 0
         for c in self.source.containers():
             seen.add(c.name)
-            if c.stable:
-                stamps[c.name] = c.stamp
-            if c.stable and old_stamps.get(c.name) == c.stamp:
+            before = old.get(c.name)
+            if c.stable and before is not None and before[0] == c.stamp:
+                kept[c.name] = before
+                self.report.add_skipped(before[1])
                 continue
-            known, listed = self._listed(c.name)
-            for e in filter(None, map(self._admit, listed)):
-                old = known.pop(e.key, None)
+            known, listed, full = self._listed(c.name)
+            left_out = 0
+            for e in listed:
+                admitted = self._admit(e)
+                if admitted is None:
+                    left_out += 1
+                    continue
+                e = admitted
+                old_row = known.pop(e.key, None)
                 if e.data is not None:
                     buffered += len(e.data)
                     if buffered > MAX_BUFFERED_BYTES:
                         e = replace(e, data=None)
-                if old is None:
-                    work.append(_Work(e, None, None))
+                if old_row is None:
+                    work.append(Work(e))
                     continue
-                loc_id, message, sig, content_stamp, locator, folders, flags = old
+                loc_id, message, sig, content_stamp, locator, folders, flags = old_row
                 if sig == entry_sig(e):
                     self.report.unchanged += 1
                 elif content_stamp != e.content_stamp:
-                    work.append(_Work(e, loc_id, message))
-                elif json.loads(folders) != list(e.folders) or ("flagged" in e.flags) != ("flagged" in json.loads(flags)):
-                    work.append(_Work(e, loc_id, message))  # placement changed: the document is rebuilt
+                    work.append(Work(e, loc_id, message))
+                elif (json.loads(folders) != list(e.folders)
+                      or ("flagged" in e.flags) != ("flagged" in json.loads(flags))):
+                    work.append(Work(e, loc_id, message))  # placement changed: the document is rebuilt
                 else:
                     relocated.append((loc_id, e))
             for loc_id, message, *_ in known.values():
                 vanished.setdefault(message, []).append(loc_id)
+            # A fast listing reads no file it already knows, so what the last full one skipped still holds.
+            skipped = dict(self.source.skipped(c.name)) if full else dict((before or ("", {}))[1])
+            skipped.pop(FOLDER_LEFT_OUT, None)
+            if left_out:
+                skipped[FOLDER_LEFT_OUT] = left_out
+            self.report.add_skipped(skipped)
+            if c.stable:
+                kept[c.name] = (c.stamp, skipped)
         for name in self.store.location_containers(self.sid) - seen:
             for loc_id, message, *_ in self.store.locations_in(self.sid, name).values():
                 vanished.setdefault(message, []).append(loc_id)
-        return work, vanished, relocated, stamps
+        return work, vanished, relocated, kept
 
-    def _listed(self, container: str) -> tuple[dict[str, Any], Iterable[Entry]]:
-        """Stored rows to compare with, and the entries to compare.
+    def _listed(self, container: str) -> tuple[dict[str, Any], Iterable[Entry], bool]:
+        """Stored rows to compare with, the entries to compare, and whether every entry was listed.
 
         With a source's listing() fast path only keys whose locator path changed
         (or vanished) are looked at: an unchanged path means an unchanged entry.
         """
         quick = None if self.full_rescan else self.source.listing(container)
         if quick is None:
-            return self.store.locations_in(self.sid, container), self.source.entries(container)
+            return self.store.locations_in(self.sid, container), self.source.entries(container), True
         stored = self.store.paths_in(self.sid, container)
         added = sorted(quick - stored)
+        if 2 * len(added) > len(quick):  # mostly new (a first sync): one listing beats a stat per file
+            return self.store.locations_in(self.sid, container), self.source.entries(container), True
         entries = [self.source.entry(container, path) for path in added]
         if any(e is None for e in entries):
             # Something moved under us (or is not a message): compare everything.
-            return self.store.locations_in(self.sid, container), self.source.entries(container)
+            return self.store.locations_in(self.sid, container), self.source.entries(container), True
         self.report.unchanged += len(quick) - len(added)
         keys = [e.key for e in entries if e is not None] + self.store.keys_at(self.sid, container, stored - quick)
-        return self.store.locations_in(self.sid, container, keys=keys), [e for e in entries if e is not None]
+        return self.store.locations_in(self.sid, container, keys=keys), [e for e in entries if e is not None], False
 
     # pass 2 ------------------------------------------------------------------
-    def _windows(self, work: list[_Work]) -> Iterator[list[_Work]]:
+    def _spec(self) -> SourceSpec:
+        assert self.source is not None
+        return SourceSpec(self.source_type, str(self.source.location), self.options, self.sid, self.account,
+                          self.now)
+
+    def _windows(self, work: list[Work]) -> Iterator[list[Work]]:
         """The work a window at a time; a remote source's bytes fetched here, one batch per window."""
         for i in range(0, len(work), PARSE_WINDOW):
             window = work[i : i + PARSE_WINDOW]
@@ -257,25 +206,15 @@ class SourceSync:
                           for w, data in zip(window, got)]
             yield window
 
-    def _parsed(self, work: list[_Work]) -> Iterator[_Parsed]:
-        windows = self._windows(work)
+    def _prepared(self, work: list[Work]) -> Iterator[Prepared]:
+        spec, fault = self._spec(), fault_from_env()
+        chunks = (w[i : i + CHUNK] for w in self._windows(work) for i in range(0, len(w), CHUNK))
         if self.workers > 1 and len(work) >= PARALLEL_MIN:
-            ctx = multiprocessing.get_context("forkserver")
-            with ctx.Pool(self.workers, _init_worker,
-                          (self.source_type, str(self.source.location), self.options)) as pool:
-                # Keep the workers a batch ahead of what is being applied, never the whole list:
-                # their results would pile up in memory whenever applying is the slower side.
-                ahead = collections.deque(pool.imap(_parse_work, w, chunksize=32)
-                                          for w in itertools.islice(windows, PARSE_AHEAD))
-                for window in windows:
-                    ahead.append(pool.imap(_parse_work, window, chunksize=32))
-                    yield from ahead.popleft()
-                while ahead:
-                    yield from ahead.popleft()
+            yield from _in_pool(chunks, spec, fault, self.workers)
         else:
-            for window in windows:
-                for w in window:
-                    yield _parse_work(w, self.source)
+            for chunk in chunks:
+                for w in chunk:
+                    yield prepare_one(w, self.source, spec, fault)
 
     def run(self) -> SyncReport:
         """Scan, parse and apply; returns what was done."""
@@ -294,161 +233,165 @@ class SourceSync:
 
     def _run(self) -> SyncReport:
         started = time.monotonic()
-        work, vanished, relocated, stamps = self._scan()
+        work, vanished, relocated, kept = self._scan()
         total = len(work)
         done = 0
         if self.progress:
             self.progress(0, total)
-        batch: list[_Parsed] = []
-        for parsed in self._parsed(work):
-            batch.append(parsed)
-            if len(batch) >= BATCH:
+        batch: list[Prepared] = []
+        held = 0
+        for prepared in self._prepared(work):
+            batch.append(prepared)
+            held += len(prepared.doc)
+            if len(batch) >= BATCH or held >= BATCH_BYTES:
                 self._apply(batch, vanished)
                 done += len(batch)
-                batch = []
+                batch, held = [], 0
                 gc.collect()
                 if self.progress:
                     self.progress(done, total)
         self._apply(batch, vanished, relocated=relocated)
-        self._finish(vanished, stamps)
+        self._finish(vanished, kept)
+        self.report.quarantined = self.store.quarantined(self.sid)
         if self.progress:
             self.progress(total, total)
         self.report.seconds = time.monotonic() - started
         return self.report
 
     # applying ----------------------------------------------------------------
-    def _apply(self, batch: list[_Parsed], vanished: dict[int, list[int]],
-               relocated: list[tuple[int, Entry]] = ()) -> None:  # type: ignore[assignment]
-        good = [p for p in batch if p.record is not None]
+    def _apply(self, batch: list[Prepared], vanished: dict[int, list[int]],
+               relocated: Sequence[tuple[int, Entry]] = ()) -> None:
+        good: list[Prepared] = []
         for p in batch:
             if p.vanished and p.work.replaces is not None:
                 vanished.setdefault(p.work.old_message or 0, []).append(p.work.replaces)
-            elif p.record is None and p.error:
-                self.report.failed += 1
-                self.report.errors.append({"key": p.work.entry.key, "error": p.error})
+            elif p.message_id is not None:
+                good.append(p)
+            if p.error:
+                self.report.error(p.work.entry.key, p.error)
         if not good and not relocated:
             self._quarantine_only(batch)
             return
-        records = {p.record.message_id: p.record for p in good}  # type: ignore[union-attr]
-        blobs = {p.record.message_id: p.blob for p in good}  # type: ignore[union-attr]
-        existing = self.store.message_rows(list(records))
-        # Location rows after this batch, per message: stored ones, minus those this
+        first: dict[str, Prepared] = {}
+        copies: collections.Counter[str] = collections.Counter()
+        for p in good:
+            first.setdefault(p.message_id, p)  # type: ignore[arg-type]
+            copies[p.message_id] += 1  # type: ignore[index]
+        existing = self.store.message_rows(list(first))
+        # Location rows after this batch, per message known before it: stored ones, minus those this
         # batch rewrites or that vanished, plus the new ones.
         rewritten = {p.work.replaces for p in good if p.work.replaces is not None}
         consumed: list[int] = []
-        current: dict[str, list[tuple[int, str, str]]] = {mid: [] for mid in records}
+        current: dict[str, list[tuple[int, str, str]]] = {}
         rowid_to_mid = {row[0]: mid for mid, row in existing.items()}
         in_account: set[str] = set()  # messages that already have a location in this source's account
         for rowid, locs in self.store.placement_rows(list(rowid_to_mid)).items():
+            mid = rowid_to_mid[rowid]
             if any(self.accounts.get(sid) == self.account for _, sid, _, _ in locs):
-                in_account.add(rowid_to_mid[rowid])
+                in_account.add(mid)
             gone = set(vanished.pop(rowid, ()))
             consumed.extend(gone)
-            for loc_id, sid, folders, flags in locs:
-                if loc_id not in gone and loc_id not in rewritten:
-                    current[rowid_to_mid[rowid]].append((sid, folders, flags))
-        for p in good:
-            e = p.work.entry
-            current[p.record.message_id].append(  # type: ignore[union-attr]
-                (self.sid, json.dumps(list(e.folders)), json.dumps(sorted(e.flags))))
+            current[mid] = [(sid, folders, flags) for loc_id, sid, folders, flags in locs
+                            if loc_id not in gone and loc_id not in rewritten]
+        fresh = [mid for mid in first if mid not in existing]
+        used = self.store.used_sort_keys([first[mid].sort_key for mid in fresh])  # one query, not one per message
         taken: set[int] = set()
         new_rows: dict[str, tuple[int, int]] = {}
-        docs = []
-        wanted = {mid: (rec.date << S.SORT_TIE_BITS) | (int(mid[:5], 16) & ((1 << S.SORT_TIE_BITS) - 1))
-                  for mid, rec in records.items() if mid not in existing}
-        used = self.store.used_sort_keys(list(wanted.values()))  # one query, not one per message
-        for mid, rec in records.items():
+        docs: list[str] = []
+        for mid, p in first.items():
             if mid in existing:
                 _, sort_key, date_indexed = existing[mid]
             else:
-                sort_key = wanted[mid]
+                sort_key = p.sort_key
                 if sort_key in used or sort_key in taken:
                     sort_key = self.store.free_sort_key(sort_key, taken)
                 taken.add(sort_key)
                 date_indexed = self.now
                 new_rows[mid] = (sort_key, date_indexed)
-            docs.append((mid, S.build_document(rec, placement(current[mid], self.accounts, date_indexed, sort_key))))
+            if mid in existing or copies[mid] > 1 or sort_key != p.sort_key:
+                # The worker placed it at this one location, as new: place it where it really is.
+                locs = current.get(mid, []) + [(self.sid, q.location_row[2], q.location_row[5])
+                                               for q in good if q.message_id == mid]
+                docs.append(S.replace_placement(p.doc, placement(locs, self.accounts, date_indexed, sort_key)))
+            else:
+                docs.append(p.doc)
         # Old messages that lost their only location to a content change are checked at the end.
         for p in good:
             if p.work.old_message is not None and p.work.replaces is not None:
                 vanished.setdefault(p.work.old_message, [])
         with self.store.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in records])
+            db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in first])
         # Only messages already in the store can have an older document; the rest are
         # covered by the intent if a crash leaves one behind.
         self.writer.delete(existing)
-        self.writer.add(doc for _, doc in docs)
+        self.writer.add(docs)
         self.writer.commit()
+        try:
+            self._record(batch, good, first, new_rows, consumed, in_account, relocated)
+        except BaseException:
+            repair(self.store, self.writer, self.open_source)  # Tantivy has the batch, SQLite does not
+            raise
+        self.report.added += len(new_rows)
+        self.report.updated += len(first) - len(new_rows)
+
+    def _record(self, batch: list[Prepared], good: list[Prepared], first: dict[str, Prepared],
+                new_rows: dict[str, tuple[int, int]], consumed: list[int], in_account: set[str],
+                relocated: Sequence[tuple[int, Entry]]) -> None:
+        """The SQLite half of a batch, in one transaction: records, contacts, threads, locations."""
         with self.store.transaction() as db:
             db.executemany(
-                "INSERT INTO messages (message_id, sort_key, date, date_indexed, email_message_id, "
-                "gmail_message_id, parse_error, nb_files, nb_signature_images, record) "
+                "INSERT INTO messages (message_id, date, email_message_id, gmail_message_id, parse_error, "
+                "nb_files, nb_signature_images, record, sort_key, date_indexed) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(mid, sk, records[mid].date, di, records[mid].email_message_id, records[mid].gmail_message_id,
-                  records[mid].parse_error, len(records[mid].files),
-                  sum(f.is_signature_image for f in records[mid].files), blobs[mid])
-                 for mid, (sk, di) in new_rows.items()],
-            )
+                [(*first[mid].message_row, sk, di) for mid, (sk, di) in new_rows.items()])
             if consumed:
                 db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in consumed])
-            rowids = dict(db.execute(
-                f"SELECT message_id, id FROM messages WHERE message_id IN ({','.join('?' * len(records))})",
-                list(records)).fetchall()) if records else {}
-            contacts.record_messages(db, [(rowids[mid], records[mid]) for mid in new_rows])
-            contacts.add_to_account(db, self.account, [(rowids[mid], rec) for mid, rec in records.items()
-                                                       if mid not in in_account], self.owners)
+            rowids = self.store.message_rowids(list(first))
+            contacts.record_messages(db, [(rowids[mid], first[mid].message_row[1], first[mid].roles)
+                                          for mid in new_rows])
+            contacts.add_to_account(db, self.account, [(rowids[mid], p.message_row[1], p.roles)
+                                                       for mid, p in first.items() if mid not in in_account],
+                                    self.owners)
             for mid in new_rows:
-                rec = records[mid]
-                self.threads.add(mid, rec.email_message_id, [*rec.references, *filter(None, [rec.in_reply_to])],
-                                 rec.gmail_thread_id)
+                email_message_id, refs, gmail_thread = first[mid].thread
+                self.threads.add(mid, email_message_id, refs, gmail_thread)
             db.executemany(
-                "INSERT INTO locations (source_id, container, key, message, folders, locator, content_stamp, "
+                "INSERT INTO locations (source_id, message, container, key, folders, locator, content_stamp, "
                 "flags, sha256, sig, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, "
                 "container, key) DO UPDATE SET message = excluded.message, folders = excluded.folders, "
                 "locator = excluded.locator, content_stamp = excluded.content_stamp, flags = excluded.flags, "
                 "sha256 = excluded.sha256, sig = excluded.sig, path = excluded.path",
-                [(self.sid, p.work.entry.container, p.work.entry.key, rowids[p.record.message_id],  # type: ignore
-                  json.dumps(list(p.work.entry.folders)), json.dumps(dict(p.work.entry.locator)),
-                  p.work.entry.content_stamp, json.dumps(sorted(p.work.entry.flags)), p.record.sha256,  # type: ignore
-                  entry_sig(p.work.entry), str(p.work.entry.locator.get("path", "")))
-                 for p in good],
+                [(self.sid, rowids[p.message_id], *p.location_row) for p in good],  # type: ignore[index]
             )
             db.executemany(
                 "UPDATE locations SET locator = ?, flags = ?, sig = ?, path = ? WHERE id = ?",
                 [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), entry_sig(e),
-                  str(e.locator.get("path", "")), loc_id)
+                  to_sql(str(e.locator.get("path", ""))), loc_id)
                  for loc_id, e in relocated],
             )
             self._record_quarantine(db, batch)
             db.execute("DELETE FROM intent")
-        self.report.added += len(new_rows)
-        self.report.updated += len(records) - len(new_rows)
-        for p in good:
-            if p.error:
-                self.report.failed += 1
-                self.report.errors.append({"key": p.work.entry.key, "error": p.error})
 
-    def _quarantine_only(self, batch: list[_Parsed]) -> None:
+    def _quarantine_only(self, batch: list[Prepared]) -> None:
         if any(p.error for p in batch):
             with self.store.transaction() as db:
                 self._record_quarantine(db, batch)
 
-    def _record_quarantine(self, db: Any, batch: list[_Parsed]) -> None:
+    def _record_quarantine(self, db: Any, batch: list[Prepared]) -> None:
         for p in batch:
             e = p.work.entry
+            where = (self.sid, to_sql(e.container), to_sql(e.key))
             if p.error:
                 db.execute(
                     "INSERT INTO quarantine (source_id, container, key, locator, error, indexed, first_seen, "
                     "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, container, key) DO UPDATE "
                     "SET error = excluded.error, indexed = excluded.indexed, last_seen = excluded.last_seen",
-                    (self.sid, e.container, e.key, json.dumps(dict(e.locator)), p.error,
-                     int(p.record is not None), self.now, self.now),
+                    (*where, json.dumps(dict(e.locator)), p.error, int(p.message_id is not None), self.now, self.now),
                 )
-            elif p.record is not None:
-                db.execute("DELETE FROM quarantine WHERE source_id = ? AND container = ? AND key = ?",
-                           (self.sid, e.container, e.key))
+            elif p.message_id is not None:
+                db.execute("DELETE FROM quarantine WHERE source_id = ? AND container = ? AND key = ?", where)
 
-    def _finish(self, vanished: dict[int, list[int]], stamps: dict[str, str]) -> None:
+    def _finish(self, vanished: dict[int, list[int]], kept: dict[str, tuple[str, dict[str, int]]]) -> None:
         """Remove what vanished, rebuild messages that lost one of several places, save stamps."""
         gone_ids = [i for ids in vanished.values() for i in ids]
         affected = list(vanished)
@@ -471,7 +414,7 @@ class SourceSync:
             contacts.forget_messages(db, [(rowid, left[rowid]) for rowid in orphans if rowid in left])
             self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
-            self.store.set_containers(self.sid, stamps)
+            self.store.set_containers(self.sid, kept)
             db.execute("UPDATE sources SET full_rescan = 0 WHERE id = ?", (self.sid,))
             db.execute("DELETE FROM intent")
         self.report.removed += len(orphans)
@@ -491,11 +434,21 @@ class SourceSync:
         return self.report
 
 
+def repair(store: Store, writer: Writer, open_source: Callable[[int], Source | None]) -> None:
+    """Make Tantivy agree with SQLite again for every message an unfinished batch named in the intent."""
+    pending = store.intent()
+    if pending:
+        rows = store.message_rows(pending)
+        writer.delete([m for m in pending if m not in rows])
+        writer.commit()
+        rebuild_documents(store, writer, [r[0] for r in rows.values()], open_source)
+
+
 def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
                       open_source: Callable[[int], Source | None]) -> None:
     """Rewrite the Tantivy documents of these messages from the store and their sources."""
     accounts = store.source_accounts()
-    docs = []
+    docs: list[str] = []
     mids = store.message_ids(rowids)
     placements = store.placement_rows(rowids)
     for rowid, mid in zip(rowids, mids):
@@ -520,11 +473,75 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
             except (SourceError, OSError):
                 continue
         place = placement([loc[1:] for loc in locs], accounts, date_indexed, store.sort_key(rowid))
-        docs.append((mid, S.build_document(record, place)))
+        try:
+            docs.append(S.document_json(record, place))
+        except TypeError:  # a string that is not valid Unicode (an index built before the parser guarded it)
+            docs.append(S.document_json(valid_record(record), place))
     with store.transaction() as db:
         db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
     writer.delete(mids)
-    writer.add(doc for _, doc in docs)
+    writer.add(docs)
     writer.commit()
     with store.transaction() as db:
         db.execute("DELETE FROM intent")
+
+
+class _Pool:
+    """Worker processes that prepare chunks of work, in order, with a bounded number in flight.
+
+    A worker that dies (a crash in a C library, the OOM killer) breaks the whole pool and
+    every chunk in flight with it: a new pool retries those messages one at a time, so
+    only a message that kills a worker again is lost, and it comes back as an error.
+    """
+
+    def __init__(self, spec: SourceSpec, fault: Any, workers: int) -> None:
+        self.spec, self.fault, self.workers = spec, fault, workers
+        self.executor = self._start()
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker,
+            initargs=(self.spec, self.fault))
+
+    def _restart(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor = self._start()
+
+    def _one_by_one(self, works: list[Work]) -> Iterator[Prepared]:
+        for w in works:
+            try:
+                [prepared] = self.executor.submit(prepare_window, [w]).result()
+                prepared.work = w.without_data()
+            except BrokenProcessPool:
+                self._restart()
+                prepared = Prepared(w.without_data(),
+                                    error="worker died: the process preparing this message ended abruptly")
+            yield prepared
+
+    def run(self, chunks: Iterator[list[Work]]) -> Iterator[Prepared]:
+        ahead: collections.deque[tuple[list[Work], concurrent.futures.Future[list[Prepared]]]] = collections.deque()
+        try:
+            while True:
+                for chunk in itertools.islice(chunks, CHUNKS_AHEAD - len(ahead)):
+                    ahead.append((chunk, self.executor.submit(prepare_window, chunk)))
+                if not ahead:
+                    return
+                done, future = ahead.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    lost = [done, *(c for c, _ in ahead)]
+                    ahead.clear()
+                    self._restart()
+                    for works in lost:
+                        yield from self._one_by_one(works)
+                    continue
+                for w, prepared in zip(done, result):
+                    prepared.work = w.without_data()
+                    yield prepared
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_pool(chunks: Iterator[list[Work]], spec: SourceSpec, fault: Any, workers: int) -> Iterator[Prepared]:
+    yield from _Pool(spec, fault, workers).run(chunks)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mailindex import (AccountNotFound, MailIndex, MessageNotFound, QueryError, ReadOnlyIndex, SourceFormatError,
                        SourceNotFound, SourceUnavailable)
 from mailindex.plugins import plugin_manager
+from mailindex.sync import FOLDER_LEFT_OUT
 from tests import boxes, mail
 from tests.strategies import OWNER, Spec, mailboxes
 from tests.test_contacts import expected_contacts
@@ -30,7 +31,7 @@ def _open(path: Path) -> MailIndex:
 
 
 def _expected(box: list[Spec], placed: dict[int, set[str]], account: str) -> dict[str, list[str]]:
-    """Message-ID -> sorted folders, for the messages a default sync of `account`'s sources keeps."""
+    """Message-ID -> sorted folders, for the messages a sync_all_folders=0 sync of `account`'s sources keeps."""
     out: dict[str, list[str]] = {}
     for spec in box:
         if any(PLACES[p][0] == account for p in placed[spec.n]):
@@ -62,7 +63,7 @@ def test_each_account_sees_its_own_sources(box: list[Spec], data: st.DataObject)
             for place, (account, label) in PLACES.items():
                 path = boxes.write([s for s in box if place in placed[s.n]], root / place)
                 (path / "cur").mkdir(parents=True, exist_ok=True)
-                accounts[account].sources.add(path, label=label)
+                accounts[account].sources.add(path, label=label, sync_all_folders=0)
             report = mx.sync()
             assert (report.failed, report.errors) == (0, [])
 
@@ -227,13 +228,13 @@ def test_sync_state(mx: MailIndex, tmp_path: Path) -> None:
 def test_folder_and_flag_options_follow_updates(mx: MailIndex, tmp_path: Path) -> None:
     root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("kept")], "Trash": [mail.message("binned")],
                                           "Drafts": [mail.message("draft")]}, flags="FS")
-    mx.add_source("p", root)
-    mx.sync("p")
+    mx.add_source("p", root, sync_all_folders=0)
+    assert mx.sync("p").skipped == {FOLDER_LEFT_OUT: 2}
     assert [m["subject"] for m in mx.messages.iter()] == ["kept"]
     assert mx.messages.count(folder="\\Flagged") == 0
     sources = mx.default_account.sources
     sources.update("p", sync_all_folders=1, sync_flags=1)
-    assert mx.sync("p").added == 2
+    assert (mx.sync("p").added, mx.sync("p").skipped) == (2, {})
     assert sorted(m["subject"] for m in mx.messages.iter()) == ["binned", "draft", "kept"]
     assert mx.messages.count(folder="\\Flagged") == 3
     assert mx.messages.count(folder="\\Trash") == 1

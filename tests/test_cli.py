@@ -139,20 +139,21 @@ def test_accounts_sources_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixtu
     account = _run(index, capsys, "accounts", "create", "--email", "ann@example.com", "--first-name", "Ann")
     acct = ["--account", account["id"]]
     added = _run(index, capsys, *acct, "sources", "add", str(work), "--label", "work")
-    assert (added["label"], added["status"], added["sync_all_folders"]) == ("work", "OK", 0)
-    assert _run(index, capsys, *acct, "sync")["added"] == 2
+    assert (added["label"], added["status"], added["sync_all_folders"]) == ("work", "OK", 1)
+    assert _run(index, capsys, *acct, "sync")["added"] == 3  # every folder, Trash included
     token = _run(index, capsys, *acct, "connect-tokens", "create", "--callback-url", "https://example.com/cb")
     redeemed = _run(index, capsys, *acct, "connect-tokens", "redeem", token["token"], str(home))
     assert redeemed["account"]["id"] == account["id"] and redeemed["sync"]["added"] == 1
     listed = _run(index, capsys, "accounts", "list", "--email", "ann@example.com")
     assert [(a["id"], a["nb_messages"], [s["label"] for s in a["sources"]]) for a in listed] == \
-        [(account["id"], 3, ["work", "home"])]
+        [(account["id"], 4, ["work", "home"])]
     assert sorted(m["subject"] for m in _run(index, capsys, *acct, "search")) == \
-        ["home mail", "more work", "work mail"]
+        ["binned", "home mail", "more work", "work mail"]
     assert _run(index, capsys, *acct, "search", "--source", "home")[0]["subject"] == "home mail"
     assert _run(index, capsys, "search") == []  # the default account has no sources
-    _run(index, capsys, *acct, "sources", "update", "work", "--sync-all-folders", "1")
-    assert _run(index, capsys, *acct, "sync", "work")["added"] == 1
+    _run(index, capsys, *acct, "sources", "update", "work", "--sync-all-folders", "0")
+    synced = _run(index, capsys, *acct, "sync", "work")
+    assert (synced["removed"], synced["skipped"]) == (1, {"folder left out (sync_all_folders=0)": 1})
     assert _run(index, capsys, *acct, "sources", "delete", "home") == {"success": True}
     assert [s["label"] for s in _run(index, capsys, *acct, "sources")] == ["work"]
     assert _run(index, capsys, "accounts", "delete", account["id"]) == {"success": True}

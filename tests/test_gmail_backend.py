@@ -64,7 +64,8 @@ def test_delete_moves_to_the_trash_and_labels_follow_folder_changes(tmp_path: Pa
     assert on_server[dropped].labels == {TRASH}  # in the Trash, not expunged for good
     assert any(c.startswith("UID COPY") and "Trash" in c for c in gmail.commands)
     assert not any("EXPUNGE" in c for c in gmail.commands)  # on Gmail an expunge only drops a label
-    assert message_id_for(drop) not in {m["message_id"] for m in mx.messages.iter()}  # trash is not synced
+    # every folder is synced, the Trash too: the message is listed there alone
+    assert [m["folders"] for m in mx.messages.iter() if m["message_id"] == message_id_for(drop)] == [[TRASH]]
     mid = message_id_for(keep)
     assert mx.messages.update_folders(mid, add="Later") == {"success": True}
     assert {"INBOX", "Later"} <= next(m for m in gmail.messages(USER) if m.data == keep).labels

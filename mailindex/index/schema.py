@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 import tantivy
 
 from mailindex.record import Record
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
@@ -81,9 +84,14 @@ def build_schema() -> tantivy.Schema:
     return sb.build()
 
 
+# Every code point str.isspace() accepts (a fixed set in Unicode 15), for one str.translate per subject.
+_SPACES = {c: GRAM_SPACE for c in (*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680,
+                                   *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)}
+
+
 def gram_text(text: str) -> str:
     """Casefolded, with whitespace made visible so the whitespace tokenizer keeps it inside grams."""
-    return "".join(GRAM_SPACE if c.isspace() else c for c in text.casefold())
+    return text.casefold().translate(_SPACES)
 
 
 def subject_grams(text: str) -> list[str]:
@@ -122,46 +130,51 @@ class Placement:
     sort_key: int
 
 
-def _add_all(doc: tantivy.Document, field: str, values: Iterable[str]) -> None:
-    for v in dict.fromkeys(values):
-        if v:
-            doc.add_text(field, v)
+def _unique(values: Iterable[str]) -> list[str]:
+    return [v for v in dict.fromkeys(values) if v]
 
 
-def build_document(record: Record, place: Placement) -> tantivy.Document:
-    """The Tantivy document of one message: searchable fields only, nothing to display."""
-    doc = tantivy.Document()
-    doc.add_text(MESSAGE_ID, record.message_id)
-    doc.add_integer(SORT_KEY, place.sort_key)
-    doc.add_integer(DATE, record.date)
-    doc.add_integer(DATE_INDEXED, place.date_indexed)
-    doc.add_text(SUBJECT, record.subject)
-    doc.add_text(SUBJECT_RAW, record.subject)
-    doc.add_text(SUBJECT_PREFIX, record.subject)
-    doc.add_text(SUBJECT_GRAMS, " ".join(subject_grams(record.subject)))
-    doc.add_text(SUBJECT_SHORT, gram_text(record.subject))
+def placement_fields(place: Placement) -> dict[str, Any]:
+    """The document fields that say where a message is (they change when it moves; its Record does not)."""
+    return {FOLDER: _unique(place.folders), SYMBOLIC: _unique(place.symbolic), SOURCE: _unique(place.sources),
+            ACCOUNT: _unique(place.accounts), DATE_INDEXED: place.date_indexed, SORT_KEY: place.sort_key}
+
+
+def record_fields(record: Record) -> dict[str, Any]:
+    """The document fields that come from the message itself."""
+    subject = record.subject
+    fields: dict[str, Any] = {MESSAGE_ID: record.message_id, DATE: record.date, SUBJECT: subject,
+                              SUBJECT_RAW: subject, SUBJECT_PREFIX: subject,
+                              SUBJECT_GRAMS: " ".join(subject_grams(subject)), SUBJECT_SHORT: gram_text(subject)}
     recipients: list[str] = []
     for role, field in ROLE_FIELDS.items():
         emails = record.emails(role)
-        _add_all(doc, field, emails)
+        fields[field] = _unique(emails)
         if role != "from":
             recipients.extend(emails)
-    _add_all(doc, RECIPIENT, recipients)
-    _add_all(doc, FROM_DOMAIN, (d for e in record.emails("from") for d in domain_suffixes(e)))
-    _add_all(doc, RECIPIENT_DOMAIN, (d for e in recipients for d in domain_suffixes(e)))
-    _add_all(doc, FOLDER, place.folders)
-    _add_all(doc, SYMBOLIC, place.symbolic)
-    _add_all(doc, SOURCE, place.sources)
-    _add_all(doc, ACCOUNT, place.accounts)
-    for f in record.files:
-        doc.add_text(FILE_NAME, f.file_name.lower())
-        if "." in f.file_name:
-            doc.add_text(FILE_EXT, f.file_name.lower().rpartition(".")[2])
-        doc.add_integer(FILE_SIZE, f.size)
-        doc.add_text(FILE_KEY, file_key(f.file_name, f.size))
-        doc.add_text(FILE_KEY_REV, file_key(f.file_name, f.size, reverse=True))
+    fields[RECIPIENT] = _unique(recipients)
+    fields[FROM_DOMAIN] = _unique(d for e in record.emails("from") for d in domain_suffixes(e))
+    fields[RECIPIENT_DOMAIN] = _unique(d for e in recipients for d in domain_suffixes(e))
+    if record.files:
+        names = [f.file_name.lower() for f in record.files]
+        fields[FILE_NAME] = names
+        fields[FILE_EXT] = [n.rpartition(".")[2] for n in names if "." in n]
+        fields[FILE_SIZE] = [f.size for f in record.files]
+        fields[FILE_KEY] = [file_key(f.file_name, f.size) for f in record.files]
+        fields[FILE_KEY_REV] = [file_key(f.file_name, f.size, reverse=True) for f in record.files]
     if record.email_message_id:
-        doc.add_text(EMAIL_MESSAGE_ID, record.email_message_id)
+        fields[EMAIL_MESSAGE_ID] = record.email_message_id
     if record.text:
-        doc.add_text(TEXT, record.text)
-    return doc
+        fields[TEXT] = record.text
+    return fields
+
+
+def document_json(record: Record, place: Placement) -> str:
+    """The Tantivy document of one message, as the JSON `IndexWriter.add_json` takes
+    (searchable fields only, nothing to display). Raises TypeError on a string that is not valid Unicode."""
+    return orjson.dumps({**record_fields(record), **placement_fields(place)}).decode()
+
+
+def replace_placement(doc: str, place: Placement) -> str:
+    """A document made by `document_json` with its placement fields replaced."""
+    return orjson.dumps({**orjson.loads(doc), **placement_fields(place)}).decode()

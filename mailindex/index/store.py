@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS containers (
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
     stamp TEXT NOT NULL,
+    skipped TEXT NOT NULL DEFAULT '{}',  -- files its last listing left out, by reason (JSON)
     PRIMARY KEY (source_id, name)
 );
 CREATE TABLE IF NOT EXISTS messages (
@@ -137,6 +138,21 @@ _compress = zstandard.ZstdCompressor(level=3, dict_data=_RECORD_DICT).compress
 _decompress = zstandard.ZstdDecompressor(dict_data=_RECORD_DICT).decompress
 
 
+def to_sql(name: str) -> str | bytes:
+    """A name that came from the filesystem as SQLite keeps it: text, or its exact bytes (a BLOB)
+    when it is not valid UTF-8 (`os.fsdecode` gives such names lone surrogates)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape")
+
+
+def from_sql(value: str | bytes) -> str:
+    """The name `to_sql` stored, as the filesystem functions take it."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def encode_record(record: Record) -> bytes:
     """Compact, compressed JSON of a Record without its searchable text."""
     data = {name: getattr(record, name) for name in _RECORD_FIELDS}
@@ -216,14 +232,16 @@ class Store:
     def source_accounts(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, account FROM sources"))
 
-    def containers(self, source_id: int) -> dict[str, str]:
-        return dict(self.db.execute("SELECT name, stamp FROM containers WHERE source_id = ?", (source_id,)))
+    def containers(self, source_id: int) -> dict[str, tuple[str, dict[str, int]]]:
+        """name -> (stamp, files its last listing skipped by reason) of each container of a source."""
+        return {from_sql(n): (stamp, json.loads(skipped)) for n, stamp, skipped in self.db.execute(
+            "SELECT name, stamp, skipped FROM containers WHERE source_id = ?", (source_id,))}
 
-    def set_containers(self, source_id: int, stamps: dict[str, str]) -> None:
+    def set_containers(self, source_id: int, containers: dict[str, tuple[str, dict[str, int]]]) -> None:
         self.db.execute("DELETE FROM containers WHERE source_id = ?", (source_id,))
-        self.db.executemany(
-            "INSERT INTO containers VALUES (?, ?, ?)", [(source_id, n, s) for n, s in stamps.items()]
-        )
+        self.db.executemany("INSERT INTO containers VALUES (?, ?, ?, ?)",
+                            [(source_id, to_sql(n), stamp, json.dumps(skipped))
+                             for n, (stamp, skipped) in containers.items()])
 
     # -- locations ----------------------------------------------------------
     def locations_in(self, source_id: int, container: str,
@@ -232,32 +250,33 @@ class Store:
         (only `keys`, when given)."""
         sql = ("SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
                "WHERE source_id = ? AND container = ?")
+        where = (source_id, to_sql(container))
         if keys is None:
-            return {r[0]: r[1:] for r in self.db.execute(sql, (source_id, container))}
+            return {from_sql(r[0]): r[1:] for r in self.db.execute(sql, where)}
         out = {}
-        for chunk in _chunks(list(keys), 900):
+        for chunk in _chunks([to_sql(k) for k in keys], 900):
             marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(f"{sql} AND key IN ({marks})", (source_id, container, *chunk)):
-                out[r[0]] = r[1:]
+            for r in self.db.execute(f"{sql} AND key IN ({marks})", (*where, *chunk)):
+                out[from_sql(r[0])] = r[1:]
         return out
 
     def paths_in(self, source_id: int, container: str) -> set[str]:
         """Locator paths of every location in one container."""
-        return {r[0] for r in self.db.execute(
-            "SELECT path FROM locations WHERE source_id = ? AND container = ?", (source_id, container))}
+        return {from_sql(r[0]) for r in self.db.execute(
+            "SELECT path FROM locations WHERE source_id = ? AND container = ?", (source_id, to_sql(container)))}
 
     def keys_at(self, source_id: int, container: str, paths: Iterable[str]) -> list[str]:
         """Keys of the locations at these locator paths."""
         out: list[str] = []
-        for chunk in _chunks(list(paths), 900):
+        for chunk in _chunks([to_sql(p) for p in paths], 900):
             marks = ",".join("?" * len(chunk))
-            out += [r[0] for r in self.db.execute(
+            out += [from_sql(r[0]) for r in self.db.execute(
                 f"SELECT key FROM locations WHERE source_id = ? AND container = ? AND path IN ({marks})",
-                (source_id, container, *chunk))]
+                (source_id, to_sql(container), *chunk))]
         return out
 
     def location_containers(self, source_id: int) -> set[str]:
-        return {r[0] for r in self.db.execute(
+        return {from_sql(r[0]) for r in self.db.execute(
             "SELECT DISTINCT container FROM locations WHERE source_id = ?", (source_id,))}
 
     def placement_rows(self, message_rowids: Iterable[int]) -> dict[int, list[tuple[int, int, str, str]]]:
@@ -285,6 +304,14 @@ class Store:
                 f"SELECT message_id, id, sort_key, date_indexed FROM messages WHERE message_id IN ({marks})", chunk
             ):
                 out[row[0]] = row[1:]
+        return out
+
+    def message_rowids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        """message_id -> rowid of those that exist."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(message_ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT message_id, id FROM messages WHERE message_id IN ({marks})", chunk))
         return out
 
     def message_ids(self, rowids: Sequence[int]) -> list[str]:
@@ -365,10 +392,9 @@ class Store:
 
     def locations_of(self, message_rowid: int) -> list[tuple[int, str, str, str, str]]:
         """[(source id, container, locator json, flags json, sha256)] of one message."""
-        return self.db.execute(
+        return [(sid, from_sql(c), *rest) for sid, c, *rest in self.db.execute(
             "SELECT source_id, container, locator, flags, sha256 FROM locations WHERE message = ? ORDER BY id",
-            (message_rowid,),
-        ).fetchall()
+            (message_rowid,))]
 
     def count_messages(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
@@ -376,12 +402,16 @@ class Store:
     def intent(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT message_id FROM intent")]
 
+    def quarantined(self, source_id: int) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM quarantine WHERE source_id = ?", (source_id,)).fetchone()[0])
+
     def quarantine_rows(self, source_id: int | None = None) -> list[tuple[Any, ...]]:
         sql = "SELECT source_id, container, key, locator, error, indexed, last_seen FROM quarantine"
         args: tuple[Any, ...] = ()
         if source_id is not None:
             sql, args = sql + " WHERE source_id = ?", (source_id,)
-        return self.db.execute(sql + " ORDER BY id", args).fetchall()
+        return [(sid, from_sql(c), from_sql(k), *rest)
+                for sid, c, k, *rest in self.db.execute(sql + " ORDER BY id", args)]
 
 
 class _Transaction:

@@ -61,11 +61,11 @@ class Writer:
     def __init__(self, writer: tantivy.IndexWriter) -> None:
         self._w = writer
 
-    def add(self, docs: Iterable[tantivy.Document]) -> None:
-        """Add documents; callers delete any older version of the same message first."""
+    def add(self, docs: Iterable[str]) -> None:
+        """Add documents (JSON from `schema.document_json`); callers delete any older version first."""
         try:
             for doc in docs:
-                self._w.add_document(doc)
+                self._w.add_json(doc)
         except ValueError as exc:
             raise IndexStoreError(f"cannot add to the search index: {exc}") from exc
 
