@@ -262,8 +262,10 @@ class Store:
 
     def paths_in(self, source_id: int, container: str) -> set[str]:
         """Locator paths of every location in one container."""
-        return {from_sql(r[0]) for r in self.db.execute(
+        paths = {p for (p,) in self.db.execute(
             "SELECT path FROM locations WHERE source_id = ? AND container = ?", (source_id, to_sql(container)))}
+        odd = {p for p in paths if type(p) is bytes}  # names that are not UTF-8 (a check per row, not a call)
+        return (paths - odd) | {from_sql(p) for p in odd} if odd else paths
 
     def keys_at(self, source_id: int, container: str, paths: Iterable[str]) -> list[str]:
         """Keys of the locations at these locator paths."""
