@@ -1,3 +1,14 @@
+"""Sync one source into the index: scan, diff, prepare, apply in crash-safe batches.
+
+Pass 1 lists containers whose stamp changed and diffs their entries against
+the store (no message content is read for unchanged ones); what a listing
+leaves out is counted by reason. Pass 2 hands what is new or changed to the
+pure stage of `mailindex.prepare` (in worker processes for large jobs) and
+applies the prepared rows in batches. Each batch: intent committed to SQLite
+-> Tantivy commit -> records, locations and intent cleared in one SQLite
+transaction. A message that moved keeps its id, date_indexed and sort key.
+"""
+
 from __future__ import annotations
 
 import collections
@@ -210,7 +221,7 @@ class SourceSync:
         spec, fault = self._spec(), fault_from_env()
         chunks = (w[i : i + CHUNK] for w in self._windows(work) for i in range(0, len(w), CHUNK))
         if self.workers > 1 and len(work) >= PARALLEL_MIN:
-            yield from _in_pool(chunks, spec, fault, self.workers)
+            yield from _Pool(spec, fault, self.workers).run(chunks)
         else:
             for chunk in chunks:
                 for w in chunk:
@@ -542,6 +553,3 @@ class _Pool:
         finally:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
-
-def _in_pool(chunks: Iterator[list[Work]], spec: SourceSpec, fault: Any, workers: int) -> Iterator[Prepared]:
-    yield from _Pool(spec, fault, workers).run(chunks)
