@@ -37,7 +37,7 @@ demo: install
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/archive.mbox --source archive
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/eml --source exports
 	$(VENV)/bin/mailindex --index demo-index index fixtures/mail/takeout.mbox --source gmail
-	@echo; echo '$$ mailindex sources   (trash, drafts and junk are left out by default, as Context.IO did)'
+	@echo; echo '$$ mailindex sources   (every folder is indexed, trash and junk too; --sync-all-folders 0 leaves them out)'
 	@$(VENV)/bin/mailindex --index demo-index sources
 	@echo; echo '$$ mailindex accounts'
 	@$(VENV)/bin/mailindex --index demo-index accounts

@@ -59,7 +59,7 @@ def symbolic_name(folder: str) -> str | None:
     return _COMMON_NAMES.get(leaf)
 
 
-# Left out of a sync unless a source asks for every folder (`sync_all_folders`), as Context.IO did.
+# Left out of a sync by `sync_all_folders=0` (Context.IO's default, still that of connect tokens).
 SKIPPED_BY_DEFAULT = frozenset({"\\Trash", "\\Drafts", "\\Junk"})
 
 
