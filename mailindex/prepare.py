@@ -177,7 +177,7 @@ def _minimal(data: bytes, error: str) -> Record:
     return Record(message_id=mid, sha256=sha256_hex(data), size=len(data), parse_error=error)
 
 
-def _valid_then(record: Record, build: Any) -> tuple[Record, Any]:
+def with_valid_text(record: Record, build: Any) -> tuple[Record, Any]:
     """build(record), or build(valid_record(record)) when a string was not valid Unicode."""
     try:
         return record, build(record)
@@ -191,13 +191,13 @@ def _prepared(work: Work, record: Record, spec: SourceSpec, fault: Fault, data: 
     stage = "encode"
     try:
         _inject(fault, stage, data)
-        record, blob = _valid_then(record, encode_record)
+        record, blob = with_valid_text(record, encode_record)
         stage = "document"
         _inject(fault, stage, data)
         folders, flags = json.dumps(list(e.folders)), json.dumps(sorted(e.flags))
         key = wanted_sort_key(record.message_id, record.date)
         place = placement([(spec.source_id, folders, flags)], {spec.source_id: spec.account}, spec.now, key)
-        record, doc = _valid_then(record, lambda r: S.document_json(r, place))
+        record, doc = with_valid_text(record, lambda r: S.document_json(r, place))
         stage = "rows"
         _inject(fault, stage, data)
         return Prepared(

@@ -33,7 +33,7 @@ from mailindex.index.tantivy_index import Writer
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker, placement,
-                               prepare_one, prepare_window, valid_record)
+                               prepare_one, prepare_window, with_valid_text)
 from mailindex.sources.base import Entry, RawMessage, Source
 from mailindex.threads import ThreadStore
 
@@ -111,7 +111,7 @@ class SourceSync:
         """The entry as this source's options keep it: None when all its folders are left out."""
         if e is None:
             return None
-        shown = tuple(map(valid_text, e.folders))  # a folder named by undecodable bytes gets U+FFFD
+        shown = tuple(map(valid_text, e.folders))  # a folder named by bytes that are not UTF-8, decoded
         if shown != e.folders:
             e = replace(e, folders=shown)
         if not self.all_folders and e.folders:
@@ -285,10 +285,11 @@ class SourceSync:
             self._quarantine_only(batch)
             return
         first: dict[str, Prepared] = {}
-        copies: collections.Counter[str] = collections.Counter()
+        here: dict[str, list[tuple[int, str, str]]] = {}  # (source, folders, flags) of each copy in this batch
         for p in good:
             first.setdefault(p.message_id, p)  # type: ignore[arg-type]
-            copies[p.message_id] += 1  # type: ignore[index]
+            here.setdefault(p.message_id, []).append(  # type: ignore[arg-type]
+                (self.sid, p.location_row[2], p.location_row[5]))
         existing = self.store.message_rows(list(first))
         # Location rows after this batch, per message known before it: stored ones, minus those this
         # batch rewrites or that vanished, plus the new ones.
@@ -320,10 +321,9 @@ class SourceSync:
                 taken.add(sort_key)
                 date_indexed = self.now
                 new_rows[mid] = (sort_key, date_indexed)
-            if mid in existing or copies[mid] > 1 or sort_key != p.sort_key:
+            if mid in existing or len(here[mid]) > 1 or sort_key != p.sort_key:
                 # The worker placed it at this one location, as new: place it where it really is.
-                locs = current.get(mid, []) + [(self.sid, q.location_row[2], q.location_row[5])
-                                               for q in good if q.message_id == mid]
+                locs = current.get(mid, []) + here[mid]
                 docs.append(S.replace_placement(p.doc, placement(locs, self.accounts, date_indexed, sort_key)))
             else:
                 docs.append(p.doc)
@@ -485,10 +485,7 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
             except (SourceError, OSError):
                 continue
         place = placement([loc[1:] for loc in locs], accounts, date_indexed, store.sort_key(rowid))
-        try:
-            docs.append(S.document_json(record, place))
-        except TypeError:  # a string that is not valid Unicode (an index built before the parser guarded it)
-            docs.append(S.document_json(valid_record(record), place))
+        docs.append(with_valid_text(record, lambda r: S.document_json(r, place))[1])
     with store.transaction() as db:
         db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
     writer.delete(mids)
