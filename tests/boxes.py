@@ -14,8 +14,8 @@ def write(box: list[Spec], root: Path) -> Path:
     folders: dict[str, list[bytes]] = {}
     flagged: dict[str, list[bytes]] = {}
     for spec in box:
-        for f in spec.folders:
-            (flagged if spec.flagged else folders).setdefault(f, []).append(spec.to_bytes())
+        for copy, f in enumerate(spec.folders):
+            (flagged if spec.flagged else folders).setdefault(f, []).append(spec.to_bytes(copy))
     mail.maildir(root, folders)
     mail.maildir(root, flagged, flags="FS")
     return root

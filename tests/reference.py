@@ -1,15 +1,62 @@
-"""The Context.IO list semantics written the simple way, over generated Specs."""
+"""The Context.IO list semantics written the simple way, over generated Specs.
+
+Nothing here comes from mailindex: identity, order and special-use names are
+re-derived from the README's words with the standard library, so an error in
+the implementation's rule cannot hide in the oracle.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from collections.abc import Mapping
 
-from mailindex.folders import symbolic_name
-from mailindex.index.schema import SORT_TIE_BITS
-from mailindex.record import message_id_for
 from tests.strategies import OWNER, Spec
+
+# README "How it works": the header fields stores rewrite, dropped from the identity.
+STORE_HEADERS = {"status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "x-mozilla-status",
+                 "x-mozilla-status2", "x-mozilla-keys", "content-length", "lines", "x-gmail-labels", "x-evolution"}
+
+# README: RFC 6154 names of folders on disk, by the last component of the name.
+SPECIAL_USE = {
+    **dict.fromkeys(["sent", "sent items", "sent messages", "sent mail", "sent_mail", "_sent_mail", "sent_items"],
+                    "\\Sent"),
+    **dict.fromkeys(["drafts", "draft"], "\\Drafts"),
+    **dict.fromkeys(["trash", "deleted items", "deleted messages", "deleted_items"], "\\Trash"),
+    **dict.fromkeys(["junk", "junk e-mail", "junk email", "spam"], "\\Junk"),
+    **dict.fromkeys(["archive", "archives"], "\\Archive"),
+    **dict.fromkeys(["all mail", "all_mail"], "\\All"),
+    **dict.fromkeys(["starred", "flagged"], "\\Flagged"),
+    "important": "\\Important",
+}
+
+
+def identity_bytes(raw: bytes) -> bytes:
+    """The README's identity rule: fold CRLF to LF, split the header (up to the first empty line) into
+    fields, a line with its continuation lines, and drop the fields stores rewrite."""
+    data = raw.replace(b"\r\n", b"\n")
+    end = data.find(b"\n\n")
+    head, body = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
+    fields: list[bytes] = []
+    for line in head.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return b"".join(f for f in fields if f.split(b":", 1)[0].decode("latin-1").lower() not in STORE_HEADERS
+                    or b":" not in f) + body
+
+
+def message_id(raw: bytes) -> str:
+    """SHA-256 of the identity bytes, its first 24 hex digits."""
+    return hashlib.sha256(identity_bytes(raw)).hexdigest()[:24]
+
+
+def symbolic_name(folder: str) -> str | None:
+    if folder.upper() == "INBOX":
+        return "\\Inbox"
+    return SPECIAL_USE.get(folder.rsplit("/", 1)[-1].strip().lower())
 
 
 def _in_domain(address: str, domain: str) -> bool:
@@ -35,8 +82,8 @@ def _name_matches(pattern: str, name: str) -> bool:
 
 def _folder_matches(spec: Spec, value: str) -> bool:
     if value.startswith("\\"):
-        if value.lower() in ("\\flagged", "\\starred") and spec.flagged:
-            return True
+        if value.lower() in ("\\flagged", "\\starred"):  # README: one name, and flagged messages too
+            return spec.flagged or any(symbolic_name(f) in ("\\Flagged", "\\Starred") for f in spec.folders)
         return any(symbolic_name(f) == value for f in spec.folders)
     norm = lambda f: "INBOX" if f.upper() == "INBOX" else f  # noqa: E731
     return any(norm(f) == norm(value) for f in spec.folders)
@@ -80,10 +127,9 @@ def matches(spec: Spec, q: Mapping[str, object], date_indexed: int, source: str 
     return True
 
 
-def sort_key(spec: Spec) -> int:
-    """Date, then the message id's first 20 bits: the documented stable tie-break."""
-    mid = message_id_for(spec.to_bytes())
-    return (spec.date << SORT_TIE_BITS) | (int(mid[:5], 16) & ((1 << SORT_TIE_BITS) - 1))
+def sort_key(spec: Spec) -> tuple[int, str]:
+    """README "Order": date, then the first five hex digits of the message id."""
+    return spec.date, message_id(spec.to_bytes())[:5]
 
 
 def answer(box: list[Spec], q: Mapping[str, object], date_indexed: int) -> list[str]:
@@ -91,4 +137,4 @@ def answer(box: list[Spec], q: Mapping[str, object], date_indexed: int) -> list[
     hits = [s for s in box if matches(s, q, date_indexed)]
     hits.sort(key=sort_key, reverse=q.get("sort_order", "desc") == "desc")
     offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))  # type: ignore[arg-type]
-    return [message_id_for(s.to_bytes()) for s in hits[offset : offset + limit]]
+    return [message_id(s.to_bytes()) for s in hits[offset : offset + limit]]

@@ -13,7 +13,15 @@ OWNER = "me@example.com"
 DOMAINS = ["example.com", "mail.example.com", "example.org", "sub.mail.example.com", "other.net"]
 LOCALS = ["alice", "bob", "carol", "d.ave", "me", "e+tag"]
 ADDRESSES = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]
-FOLDERS = ["INBOX", "Sent", "Drafts", "Trash", "Work/Project", "Archive", "Sent Items", "Junk", "Deleted Items"]
+FOLDERS = ["INBOX", "Sent", "Drafts", "Trash", "Work/Project", "Archive", "Sent Items", "Junk", "Deleted Items",
+           "Spam", "Sent Messages", "Junk E-mail", "Lists/Sent", "Archives", "All Mail", "Important", "Starred",
+           "Draft", "Sentinel"]
+SPECIAL_USE_NAMES = ["\\Inbox", "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged",
+                     "\\Starred", "\\Important"]
+# Header fields mail stores rewrite (README "Ids"); a copy may carry some: it is still the same message.
+# Content-Length, Lines, X-IMAP and X-Gmail-Labels are left out: an mbox reader acts on them.
+STORE_FIELDS = ["Status: RO", "X-Status: A", "X-Keywords: NonJunk,\n $label1", "X-UID: 17", "x-mozilla-status: 0001",
+                "X-Mozilla-Status2: 00000000", "X-Mozilla-Keys:", "X-Evolution: 00000001-0010"]
 FILE_NAMES = ["report.pdf", "Report-2023.PDF", "photo.JPG", "photo.jpeg", "a[1].txt", "notes.txt", "README",
               "été.pdf", "data.tar.gz", "star*.pdf", "q?.doc", "x.jpgx"]
 SIZES = [0, 1, 999, 1000, 1001, 5000, 40000]
@@ -35,8 +43,22 @@ class Spec:
     folders: list[str]
     flagged: bool
     files: list[tuple[str, int]] = field(default_factory=list)
+    # How each copy (one per folder) is written: CRLF line endings, store fields at the header's top or end.
+    dress: list[tuple[bool, tuple[str, ...], bool]] = field(default_factory=list)
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, copy: int = 0) -> bytes:
+        """The bytes of the copy in `self.folders[copy]`: all copies are one message, differently dressed."""
+        data = self._plain()
+        if copy >= len(self.dress):
+            return data
+        crlf, store_fields, at_top = self.dress[copy]
+        if store_fields:
+            lines = "".join(f + "\n" for f in store_fields).encode("ascii")
+            end = data.index(b"\n\n") + 1
+            data = lines + data if at_top else data[:end] + lines + data[end:]
+        return data.replace(b"\n", b"\r\n") if crlf else data
+
+    def _plain(self) -> bytes:
         m = EmailMessage()
         m["From"] = self.sender
         m["To"] = ", ".join(self.to)
@@ -74,6 +96,8 @@ def specs(draw: st.DrawFn, n: int) -> Spec:
         folders=draw(st.lists(st.sampled_from(FOLDERS), min_size=1, max_size=2, unique=True)),
         flagged=draw(st.booleans()),
         files=draw(st.lists(st.tuples(st.sampled_from(FILE_NAMES), st.sampled_from(SIZES)), max_size=3)),
+        dress=draw(st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(STORE_FIELDS), max_size=3).map(tuple),
+                                      st.booleans()), max_size=2)),
     )
 
 
@@ -119,8 +143,9 @@ def queries(draw: st.DrawFn, box: list[Spec]) -> dict[str, object]:
         else:
             q["subject"] = _subject(draw(st.lists(st.sampled_from(SUBJECT_CHARS), min_size=1, max_size=3))) or "a"
     if maybe():
-        q["folder"] = draw(st.sampled_from(FOLDERS + ["inbox", "\\Sent", "\\Drafts", "\\Trash", "\\Junk",
-                                                      "\\Archive", "\\Flagged", "\\Starred", "\\Inbox"]))
+        present = sorted({f for s in box for f in s.folders})
+        q["folder"] = draw(st.one_of(st.sampled_from(present), st.sampled_from(FOLDERS + ["inbox"]),
+                                     st.sampled_from(SPECIAL_USE_NAMES)))
     if maybe():
         q["source"] = draw(st.sampled_from(["box", "other"]))
     if maybe():

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from mailindex import MailIndex
 from mailindex.plugins import plugin_manager
 from tests import mail
+from tests.budget import examples
 from tests.strategies import Spec, mailboxes
 
 
@@ -18,8 +19,8 @@ def _write(fmt: str, box: list[Spec], root: Path) -> Path:
     if fmt == "maildir":
         folders: dict[str, list[bytes]] = {}
         for s in box:
-            for f in s.folders:
-                folders.setdefault(f, []).append(s.to_bytes())
+            for copy, f in enumerate(s.folders):
+                folders.setdefault(f, []).append(s.to_bytes(copy))
         return mail.maildir(root / "md", folders)
     if fmt == "mbox":
         (root / "boxes" / "Work").mkdir(parents=True)
@@ -27,6 +28,7 @@ def _write(fmt: str, box: list[Spec], root: Path) -> Path:
         for s in box:
             by_folder.setdefault(s.folders[0], []).append(s.to_bytes())
         for folder, messages in by_folder.items():
+            (root / "boxes" / folder).parent.mkdir(parents=True, exist_ok=True)
             mail.mbox(root / "boxes" / f"{folder}.mbox", messages)
         return root / "boxes"
     for s in box:
@@ -41,7 +43,7 @@ def _expected_folders(fmt: str, spec: Spec) -> list[str]:
 
 
 @pytest.mark.parametrize("fmt", ["maildir", "mbox", "eml"])
-@settings(max_examples=25)
+@settings(max_examples=examples(0.6))
 @given(box=mailboxes())
 def test_fields_survive_every_format(fmt: str, box: list[Spec]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
