@@ -1,25 +1,55 @@
-"""The standard library's view of a message (policy.default), for fidelity tests of mailindex.parse.
+"""The standard library's view of a message, for fidelity tests of mailindex.parse.
 
-Each field is computed separately and left out when the stdlib raises on it,
-so one unreadable header does not hide the comparison of the others.
+Two readings, both standard library only:
+- strict: `policy.default`, each field computed separately;
+- lenient: `policy.compat32`'s raw header bytes decoded by hand: RFC 2047 words by
+  `email.header.decode_header`, each chunk in its declared charset (read as the
+  WHATWG Encoding Standard reads the label) and, where that fails or there is
+  none, 8-bit bytes as UTF-8, else windows-1252, else latin-1; addresses by
+  `email.utils.getaddresses`, dates by `email.utils.parsedate_tz`, RFC 2231
+  file names from their percent-decoded bytes.
+A field is taken from the lenient reading where the strict one raises or loses
+characters (U+FFFD or surrogate escapes), so a hostile field is still compared.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import mailbox
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_tz
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailindex.record import Record
+if TYPE_CHECKING:
+    from mailindex.record import Record
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 _PARSER = BytesParser(policy=policy.default)
+_COMPAT = BytesParser(policy=policy.compat32)
 TEXT_TYPES = ("text/plain", "text/html")
+FIELDS = ("subject", "from", "to", "cc", "date", "files")
+
+# WHATWG Encoding Standard: labels mail writes that mean a superset on the web.
+_WHATWG = {
+    **dict.fromkeys(["us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1"],
+                    "cp1252"),
+    **dict.fromkeys(["gb2312", "gbk", "x-gbk", "cn-gb", "euc-cn", "csgb2312"], "gb18030"),
+    **dict.fromkeys(["iso-8859-9", "latin5", "l5"], "cp1254"),
+    **dict.fromkeys(["tis-620", "iso-8859-11", "windows-874"], "cp874"),
+    **dict.fromkeys(["ks_c_5601-1987", "euc-kr", "korean"], "cp949"),
+}
+# Python codecs that are not charsets of mail.
+_NOT_CHARSETS = {"unicode_escape", "unicode-escape", "raw_unicode_escape", "raw-unicode-escape", "idna",
+                 "punycode", "undefined"}
 
 
 def corpus_messages(root: Path = CORPORA) -> Iterator[tuple[str, bytes]]:
@@ -43,38 +73,126 @@ def norm(s: str) -> str:
     return " ".join(s.split())
 
 
-def _files(part: Message, out: list[tuple[str, int | None]], depth: int = 0) -> None:
+# ---------------------------------------------------------------- lenient decoding
+
+
+def eight_bit(data: bytes) -> str:
+    """Bytes of no (usable) charset: UTF-8, else windows-1252, else latin-1."""
+    for enc in ("utf-8", "cp1252"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1")
+
+
+def in_charset(data: bytes, label: str | None) -> str:
+    """Bytes in a declared charset; an unknown label or bytes invalid in it fall back to `eight_bit`."""
+    name = (label or "").strip().strip('"').split("*", 1)[0].lower()  # RFC 2231 `charset*lang`
+    name = _WHATWG.get(name, name)
+    if name and name not in _NOT_CHARSETS:
+        try:
+            return data.decode(name)  # bytes.decode refuses non-text codecs (hex, rot13, ...)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return eight_bit(data)
+
+
+def _unfold(raw: bytes) -> bytes:
+    return re.sub(rb"\r?\n(?=[ \t])", b"", raw).rstrip(b"\r\n")
+
+
+def header_text(raw: bytes) -> str:
+    """A header value's text: RFC 2047 words decoded, 8-bit bytes outside them read by `eight_bit`."""
+    text = _unfold(raw).decode("latin-1")  # one character per byte, so decode_header keeps every byte
+    try:
+        chunks = decode_header(text)
+    except (HeaderParseError, ValueError):
+        return eight_bit(text.encode("latin-1"))
+    out = []
+    for chunk, charset in chunks:
+        data = chunk.encode("latin-1") if isinstance(chunk, str) else chunk
+        out.append(in_charset(data, charset) if charset else eight_bit(data))
+    return "".join(out)
+
+
+def _raw_fields(msg: Message, name: str) -> list[bytes]:
+    """The raw bytes of every `name` field (compat32 keeps them as surrogate escapes)."""
+    return [v.encode("ascii", "surrogateescape") for k, v in msg.raw_items() if k.lower() == name]
+
+
+def _lenient_name(part: Message) -> str:
+    """A part's file name from its raw Content-Disposition filename, else Content-Type name."""
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raws = _raw_fields(part, header)
+        if not raws:
+            continue
+        probe = Message()
+        probe[header] = _unfold(raws[0]).decode("latin-1")  # no surrogates: compat32 does not sanitise it
+        value = probe.get_param(param, header=header)
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded bytes as latin-1)
+            return in_charset(value[2].encode("latin-1"), value[0])
+        if value:
+            return header_text(value.encode("latin-1"))
+    return ""
+
+
+def _lenient(data: bytes) -> dict[str, Any]:
+    msg = _COMPAT.parsebytes(data)
+    ref: dict[str, Any] = {"subject": norm(header_text(s[0])) if (s := _raw_fields(msg, "subject")) else ""}
+    for role in ("from", "to", "cc"):
+        texts = [eight_bit(_unfold(raw)) for raw in _raw_fields(msg, role)]
+        ref[role] = [a.lower() for _, a in getaddresses(texts) if a and a != "<>"]
+    ref["date"] = None
+    dates = _raw_fields(msg, "date")
+    parsed = parsedate_tz(eight_bit(_unfold(dates[0]))) if dates else None
+    if parsed is not None:
+        stamp = calendar.timegm(parsed[:6]) - (parsed[9] or 0)  # no zone: UTC
+        year = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).year if -2**40 < stamp < 2**40 else 0
+        ref["date"] = stamp if 1900 <= year <= 2200 else None
+    files: list[tuple[str, int | None]] = []
+    _files(msg, files, _lenient_name)
+    ref["files"] = files
+    return ref
+
+
+# ---------------------------------------------------------------- both readings
+
+
+def _files(part: Message, out: list[tuple[str, int | None]], name_of: Callable[[Message], str],
+           depth: int = 0) -> None:
+    """(name, decoded size) of every part that is a file: named, an attachment, or not text."""
     if depth > 60:
         return
     ctype = part.get_content_type()
     if part.is_multipart():
         payload = part.get_payload()
         if ctype in ("message/rfc822", "message/global"):
-            name = part.get_filename() or ""
+            name = name_of(part)
             if name or part.get_content_disposition() == "attachment":
-                out.append((norm(str(name)), None))  # size: serialised again by the stdlib, not comparable
+                out.append((norm(name), None))  # size: serialised again by the stdlib, not comparable
             for inner in payload:
-                _files(inner, out, depth + 1)
+                _files(inner, out, name_of, depth + 1)
             return
         if part.get_content_maintype() == "multipart":
             for sub in payload:
-                _files(sub, out, depth + 1)
+                _files(sub, out, name_of, depth + 1)
             return
         # other message/* types with list payloads (delivery-status, external-body): files
-        out.append((norm(str(part.get_filename() or "")), None))
+        out.append((norm(name_of(part)), None))
         return
-    name = part.get_filename() or ""
+    name = name_of(part)
     disp = part.get_content_disposition()
     if name or disp == "attachment" or ctype not in TEXT_TYPES:
         if part.get_content_maintype() == "multipart":
             return  # a multipart with no boundary: we read it as text
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else 0
-        out.append((norm(str(name)), None if ctype.startswith("message/") else size))
+        out.append((norm(name), None if ctype.startswith("message/") else size))
 
 
-def reference(data: bytes) -> dict[str, Any]:
-    """subject, from/to/cc emails, date (None: unparseable) and [(file name, decoded size)], where readable."""
+def _strict(data: bytes) -> dict[str, Any]:
+    """policy.default's reading; a field it raises on is left out."""
     ref: dict[str, Any] = {}
     try:
         msg = _PARSER.parsebytes(data)
@@ -104,11 +222,39 @@ def reference(data: bytes) -> dict[str, Any]:
         pass
     try:
         files: list[tuple[str, int | None]] = []
-        _files(msg, files)
+        _files(msg, files, lambda part: str(part.get_filename() or ""))
         ref["files"] = files
     except Exception:  # noqa: BLE001
         pass
     return ref
+
+
+def lossy(value: object) -> bool:
+    """Whether a strict value lost characters: U+FFFD or a surrogate escape anywhere in it."""
+    if isinstance(value, str):
+        return "\ufffd" in value or any("\udc80" <= c <= "\udcff" for c in value)
+    if isinstance(value, (list, tuple)):
+        return any(lossy(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reference values of one message, and which fields came from the lenient reading."""
+
+    values: dict[str, Any]
+    lenient: frozenset[str] = field(default_factory=frozenset)
+
+
+def reference(data: bytes) -> Reading:
+    """subject, from/to/cc emails, date (None: unparseable) and [(file name, decoded size)]: the strict
+    reading, with the lenient one wherever the strict one raised or lost characters."""
+    strict = _strict(data)
+    weak = {f for f in FIELDS if f not in strict or lossy(strict[f])}
+    if not weak:
+        return Reading(strict)
+    lenient = _lenient(data)
+    return Reading({**strict, **{f: lenient[f] for f in weak}}, frozenset(weak))
 
 
 def ours(rec: Record) -> dict[str, Any]:
@@ -124,7 +270,7 @@ def ours(rec: Record) -> dict[str, Any]:
     }
 
 
-def differences(rec: Record, ref: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """field -> (ours, reference) for every readable field that disagrees."""
+def differences(rec: Record, expected: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """field -> (ours, expected) for every field that disagrees."""
     mine = ours(rec)
-    return {k: (mine[k], v) for k, v in ref.items() if mine[k] != v}
+    return {k: (mine[k], v) for k, v in expected.items() if mine[k] != v}

@@ -21,6 +21,7 @@ from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, S
 from mailindex.sources import mbox as mbox_module
 from mailindex.sources.mbox import (MboxSource, folder_of, gmail_folders, is_envelope, parse_envelope_date,
                                     split_labels, split_mbox, unescape)
+from tests.budget import examples
 
 from .conftest import ENVELOPE, mbox_bytes, mboxo_escape, mboxrd_escape, scan
 
@@ -59,7 +60,7 @@ MESSAGES = st.lists(st.tuples(st.lists(LINES, max_size=8), st.sampled_from([b"\n
                     max_size=5).map(lambda specs: [msg(i, *body, eol=eol) for i, (body, eol) in enumerate(specs)])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1.5), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=MESSAGES, chunk=st.sampled_from([3, 7, 64, 1 << 20]))
 def test_mboxrd_round_trip(messages: list[bytes], chunk: int) -> None:
     data = mbox_bytes(messages, mboxrd_escape)
@@ -71,7 +72,7 @@ def test_mboxrd_round_trip(messages: list[bytes], chunk: int) -> None:
         assert data[p.offset:p.offset + len(p.raw)] == p.raw
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=MESSAGES)
 def test_mboxo_round_trip(messages: list[bytes]) -> None:
     # mboxo cannot keep an original ">From " line apart from an escaped "From ": leave those out.

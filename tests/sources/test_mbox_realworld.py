@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mailindex.sources import mbox as mbox_module
 from mailindex.sources.mbox import (Envelope, MboxSource, RawSlice, contents, is_envelope, parse_envelope_date,
                                     split_mbox, unescape)
+from tests.budget import examples
 
 from .conftest import ENVELOPE, mbox_bytes, mboxrd_escape, scan
 
@@ -171,7 +172,7 @@ def bodies(lines: st.SearchStrategy[bytes]) -> st.SearchStrategy[list[bytes]]:
         lambda specs: [msg(i, *body) for i, body in enumerate(specs)])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=bodies(st.one_of(st.sampled_from(NOT_ENVELOPES), TEXT)), data=st.data(),
        chunk=st.sampled_from([5, 64, 1 << 20]))
 def test_pipermail_round_trip(messages: list[bytes], data: st.DataObject, chunk: int) -> None:
@@ -184,7 +185,7 @@ def test_pipermail_round_trip(messages: list[bytes], data: st.DataObject, chunk:
     assert [(p.envelope.sender, p.envelope.date) for p in pieces] == envelopes
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1.5), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=bodies(st.one_of(st.sampled_from(NOT_ENVELOPES + ENVELOPE_LOOKING), TEXT)), data=st.data())
 def test_pipermail_escaped_round_trip(messages: list[bytes], data: st.DataObject) -> None:
     # Escaped (mboxrd), a body may hold anything, envelope lines too.
@@ -287,7 +288,7 @@ def stored(pieces: list[RawSlice]) -> list[tuple[int, int, bool, str]]:
     return [(p.offset, p.length, *contents(p)[1:3]) for p in pieces]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(5), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies=st.lists(st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join), min_size=1, max_size=4),
        counted=st.lists(st.booleans(), min_size=4, max_size=4), held=st.integers(min_value=40, max_value=120),
        chunk=st.sampled_from([3, 16, 64]))
@@ -314,7 +315,7 @@ LINE_PIECES = [b">", b">>>>>>>>", b"From ", b"F", b"Fro", b"m ", b"x", b"\r", b"
                b"From a@b Mon Jan  1 00:00:00 2001"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(7.5), deadline=None)
 @given(lines=st.lists(st.lists(st.sampled_from(LINE_PIECES), max_size=30).map(b"".join), min_size=1, max_size=4),
        steps=st.lists(st.integers(min_value=1, max_value=40), max_size=30), body_line=st.integers(0, 3))
 def test_cut_pieces_show_the_line_patterns_of_the_whole(lines: list[bytes], steps: list[int],
