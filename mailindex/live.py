@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mailindex.errors import QueryError, SourceError, SourceNotFound, SourceUnavailable, UnsupportedOperation
+from mailindex.killpoints import kill_point
 from mailindex.query.filters import flag_param
 from mailindex.results import flags_dict
 from mailindex.sources.base import FLAG_NAMES, Source, transfer
@@ -111,6 +112,7 @@ class LiveOperations:
 
     def _follow(self, writer: "Writer", rows: Iterable[Any], answer: dict[str, Any]) -> dict[str, Any]:
         """Sync the touched sources (destinations first, so a moved message is never briefly unindexed)."""
+        kill_point("live.before-follow")
         unique = list({r["id"]: r for r in rows}.values())
         report = self._mx._sync(unique, writer=writer)
         if report.errors:

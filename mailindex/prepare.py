@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -26,6 +29,7 @@ from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import symbolic_name
 from mailindex.index import schema as S
 from mailindex.index.store import encode_record, to_sql
+from mailindex.killpoints import kill_point
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.query.compiler import normalize_folder
@@ -250,9 +254,24 @@ def prepare_one(work: Work, source: Source, spec: SourceSpec, fault: Fault = Non
 _WORKER: tuple[Source, SourceSpec, Fault] | None = None
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the sync that started it dies (SIGKILL, the OOM killer): it holds both ends
+    of its task queue, so it would wait on it for ever, and keep the fork server alive too."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])  # readable once the parent is gone
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def init_worker(spec: SourceSpec, fault: Fault) -> None:
     """Open the source once per worker process, through the plugins installed there."""
     global _WORKER
+    _exit_with_parent()
     from mailindex.plugins import plugin_manager
 
     source = plugin_manager().hook.mailindex_open_source(location=spec.location, source_type=spec.type,
@@ -265,4 +284,5 @@ def prepare_window(works: list[Work]) -> list[Prepared]:
     without their `work` (the caller has it, in the same order)."""
     assert _WORKER is not None, "init_worker was not called in this process"
     source, spec, fault = _WORKER
+    kill_point("prepare.worker-window")
     return [prepare_one(w, source, spec, fault) for w in works]

@@ -30,6 +30,7 @@ from mailindex.folders import synced_folders
 from mailindex.index.store import Store, decode_record, to_sql
 from mailindex.index import schema as S
 from mailindex.index.tantivy_index import Writer
+from mailindex.killpoints import kill_point
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker, placement,
@@ -174,6 +175,7 @@ class SourceSync:
             self.report.add_skipped(skipped)
             if c.stable:
                 kept[c.name] = (c.stamp, skipped)
+            kill_point("sync.after-listing")
         for name in self.store.location_containers(self.sid) - seen:
             for loc_id, message, *_ in self.store.locations_in(self.sid, name).values():
                 vanished.setdefault(message, []).append(loc_id)
@@ -333,16 +335,20 @@ class SourceSync:
                 vanished.setdefault(p.work.old_message, [])
         with self.store.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in first])
+        kill_point("sync.after-intent")
         # Only messages already in the store can have an older document; the rest are
         # covered by the intent if a crash leaves one behind.
         self.writer.delete(existing)
         self.writer.add(docs)
+        kill_point("sync.before-commit")
         self.writer.commit()
+        kill_point("sync.after-commit")
         try:
             self._record(batch, good, first, new_rows, consumed, in_account, relocated)
         except BaseException:
             repair(self.store, self.writer, self.open_source)  # Tantivy has the batch, SQLite does not
             raise
+        kill_point("sync.after-record")
         self.report.added += len(new_rows)
         self.report.updated += len(first) - len(new_rows)
 
@@ -414,12 +420,15 @@ class SourceSync:
                    if not any(self.accounts.get(loc[1]) == self.account for loc in remaining.get(rowid, []))]
         rebuild = [rowid for rowid in affected if rowid not in orphans]
         orphan_mids = self.store.message_ids(orphans)
+        rebuild_mids = self.store.message_ids(rebuild)
         left = {rowid: decode_record(blob) for rowid, blob in self.store.records_by_rowids(leaving).items()}
         if orphan_mids:
             with self.store.transaction() as db:
                 db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in orphan_mids])
+            kill_point("sync.removal-after-intent")
             self.writer.delete(orphan_mids)
             self.writer.commit()
+            kill_point("sync.removal-after-commit")
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
             contacts.remove_from_account(db, self.account, list(left.items()), self.owners)
@@ -429,6 +438,10 @@ class SourceSync:
             self.store.set_containers(self.sid, kept)
             db.execute("UPDATE sources SET full_rescan = 0 WHERE id = ?", (self.sid,))
             db.execute("DELETE FROM intent")
+            # Their documents still name the places just deleted: if the rebuild below never ends, the
+            # stamps saved here would hide that from the next sync, so the repair must redo it.
+            db.executemany("INSERT INTO intent VALUES (?)", [(m,) for m in rebuild_mids])
+        kill_point("sync.after-stamps")
         self.report.removed += len(orphans)
         if rebuild:
             rebuild_documents(self.store, self.writer, rebuild, self.open_source)
@@ -453,6 +466,7 @@ def repair(store: Store, writer: Writer, open_source: Callable[[int], Source | N
         rows = store.message_rows(pending)
         writer.delete([m for m in pending if m not in rows])
         writer.commit()
+        kill_point("sync.repair-after-delete")
         rebuild_documents(store, writer, [r[0] for r in rows.values()], open_source)
 
 
@@ -477,6 +491,8 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
                 continue
             try:
                 fresh = parse(RawMessage(src.read_bytes(locator)))
+                if fresh.message_id != mid:
+                    continue  # a stale locator (an mbox rewritten since it was synced): another message's bytes
                 # ids a server gave beside the bytes (Gmail's) are not in them: keep the recorded ones
                 fresh.gmail_message_id = fresh.gmail_message_id or record.gmail_message_id
                 fresh.gmail_thread_id = fresh.gmail_thread_id or record.gmail_thread_id
@@ -488,9 +504,11 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
         docs.append(with_valid_text(record, lambda r: S.document_json(r, place))[1])
     with store.transaction() as db:
         db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
+    kill_point("sync.rebuild-after-intent")
     writer.delete(mids)
     writer.add(docs)
     writer.commit()
+    kill_point("sync.rebuild-after-commit")
     with store.transaction() as db:
         db.execute("DELETE FROM intent")
 
@@ -527,18 +545,29 @@ class _Pool:
                                     error="worker died: the process preparing this message ended abruptly")
             yield prepared
 
+    def _submit(self, chunk: list[Work]) -> concurrent.futures.Future[list[Prepared]]:
+        """The chunk's future; a pool that broke since the last result fails it, like the chunks in flight."""
+        try:
+            return self.executor.submit(prepare_window, chunk)
+        except BrokenProcessPool as e:
+            future: concurrent.futures.Future[list[Prepared]] = concurrent.futures.Future()
+            future.set_exception(e)
+            return future
+
     def run(self, chunks: Iterator[list[Work]]) -> Iterator[Prepared]:
         ahead: collections.deque[tuple[list[Work], concurrent.futures.Future[list[Prepared]]]] = collections.deque()
         try:
             while True:
                 for chunk in itertools.islice(chunks, CHUNKS_AHEAD - len(ahead)):
-                    ahead.append((chunk, self.executor.submit(prepare_window, chunk)))
+                    ahead.append((chunk, self._submit(chunk)))
                 if not ahead:
                     return
                 done, future = ahead.popleft()
+                kill_point("sync.pool-running")
                 try:
                     result = future.result()
                 except BrokenProcessPool:
+                    kill_point("sync.pool-broken")
                     lost = [done, *(c for c, _ in ahead)]
                     ahead.clear()
                     self._restart()

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER
+from mailindex.killpoints import kill_point
 from mailindex.sources.base import Container, Source
 
 # A stamp younger than this may still change within the same clock tick
@@ -258,7 +259,9 @@ def deliver(tmp: Path, final: Path, data: bytes, location: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        kill_point("file.after-temp-written")
         os.link(tmp, final)
+        kill_point("file.after-link")
         os.unlink(tmp)
         fsync_dir(final.parent)
     except OSError as exc:
@@ -273,6 +276,7 @@ def remove_file(path: Path, location: str) -> None:
         raise SourceNotFound(location, f"message file {path.name} is gone") from None
     except OSError as exc:
         raise SourceError(location, f"cannot remove {path.name}: {exc.strerror or exc}") from exc
+    kill_point("file.after-unlink")
     fsync_dir(path.parent)
 
 

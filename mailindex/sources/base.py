@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from mailindex.errors import SourceError, UnsupportedOperation
 from mailindex.folders import symbolic_name
+from mailindex.killpoints import kill_point
 from mailindex.record import identity_bytes
 
 FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
@@ -215,9 +216,12 @@ def transfer(src: Source, locator: Mapping[str, Any], dst: Source, folder: str,
         new = src.copy(locator, folder, flags)
     else:
         new = dst.append(folder, original, src.read_flags(locator) if flags is None else flags)
+    kill_point("transfer.after-copy")
     copy = dst.read_bytes(new)
     if copy != original and identity_bytes(copy).rstrip(b"\n") != identity_bytes(original).rstrip(b"\n"):
         raise SourceError(str(dst.location), "the copy does not read back as the original; the original is kept")
+    kill_point("transfer.after-verify")
     if move:
         src.delete(locator)
+        kill_point("transfer.after-delete")
     return new

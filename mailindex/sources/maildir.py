@@ -31,6 +31,7 @@ from typing import Any
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER, symbolic_name
 from mailindex.hookspecs import hookimpl
+from mailindex.killpoints import kill_point
 from mailindex.sources import _fs
 from mailindex.sources.base import SKIP_METADATA, SKIP_NOT_A_FILE, Container, Entry, Folder, Source
 
@@ -335,6 +336,7 @@ class MaildirSource(_fs.TallySource):
             try:
                 if target != path:
                     os.rename(path, target)
+                    kill_point("maildir.after-rename")
                     _fs.fsync_dir(target.parent)
             except FileNotFoundError:
                 continue

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from mailindex.errors import SourceError
+from mailindex.killpoints import kill_point
 from mailindex.sources._fs import fsync_dir
 
 LOCK_TIMEOUT = 10.0  # seconds to wait for another program's lock
@@ -99,10 +100,12 @@ def locked(path: Path, location: str) -> Iterator[None]:
     try:
         _wait(lambda: _try_fcntl(fd), f"{path.name} is locked by another program", location)
         _wait(lambda: _try_dotlock(dotlock), f"{dotlock.name} is held by another program", location)
+        kill_point("mbox.after-lock")
         try:
             yield
         finally:
             dotlock.unlink(missing_ok=True)
+            kill_point("mbox.after-unlock")
     finally:
         os.close(fd)  # releases the fcntl lock
 
@@ -170,7 +173,9 @@ def replace_range(path: Path, start: int, stop: int, replacement: bytes, locatio
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, st.st_mode & 0o7777)
+        kill_point("mbox.after-temp-written")
         os.replace(tmp, path)
+        kill_point("mbox.after-rename")
         fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 from mailindex.errors import ConcurrentChange, SourceError, SourceNotFound
 from mailindex.folders import DELIMITER, symbolic_name
+from mailindex.killpoints import kill_point
 from mailindex.sources.base import Container, Entry, Folder, Source
 
 from mailindex_imap.connection import Connection, Endpoint, fetch_all
@@ -213,6 +214,7 @@ class ImapSource(Source):
         off = [_FLAG_OF[f] for f, v in changes.items() if not v]
         if on:
             self.conn.call(f"UID STORE {uid} +FLAGS", lambda c: c.add_flags([uid], on, silent=True))
+            kill_point("imap.after-add-flags")
         if off:
             self.conn.call(f"UID STORE {uid} -FLAGS", lambda c: c.remove_flags([uid], off, silent=True))
         return self._locator(folder, int(locator["uidvalidity"]), uid, self.read_flags(locator))
@@ -231,6 +233,7 @@ class ImapSource(Source):
         server = self._create(folder)
         wanted = [_FLAG_OF[f] for f in sorted(flags) if f in _FLAG_OF]
         answer = self.conn.call(f"APPEND {server} ({len(data)} bytes)", lambda c: c.append(server, data, wanted))
+        kill_point("imap.after-append")
         return self._new_locator(folder, server, answer, flags)
 
     def copy(self, locator: Mapping[str, Any], folder: str,
@@ -240,6 +243,7 @@ class ImapSource(Source):
         self._select(src, locator.get("uidvalidity"), readonly=False)
         self.read_flags(locator)
         answer = self.conn.call(f"UID COPY {uid} {dst}", lambda c: c.copy([uid], dst))
+        kill_point("imap.after-copy")
         new = self._new_locator(folder, dst, answer, frozenset())
         if flags is not None:
             self._select(folder, new["uidvalidity"], readonly=False)
@@ -270,7 +274,9 @@ class ImapSource(Source):
         self._select(folder, locator.get("uidvalidity"), readonly=False)
         self.read_flags(locator)
         self.conn.call(f"UID STORE {uid} +FLAGS (\\Deleted)", lambda c: c.add_flags([uid], [b"\\Deleted"], silent=True))
+        kill_point("imap.after-store-deleted")
         if self.has("UIDPLUS"):
             self.conn.call(f"UID EXPUNGE {uid}", lambda c: c.uid_expunge([uid]))
         else:  # as the seed says: plain EXPUNGE removes every \Deleted message of the folder
             self.conn.call("EXPUNGE", lambda c: c.expunge())
+        kill_point("imap.after-expunge")
