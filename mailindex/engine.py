@@ -22,6 +22,7 @@ from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
 from mailindex.locations import is_url
 from mailindex.messages import Messages
+from mailindex.parse_headers import valid_text
 from mailindex.plugins import plugin_manager
 from mailindex.sources.base import Source
 from mailindex.sync import Progress, SourceSync, SyncReport, repair
@@ -307,6 +308,9 @@ class MailIndex:
         """Messages recorded with an error: account, source, locator, error, and whether they were indexed."""
         labels = self.store.source_labels()
         accounts = self.store.source_accounts()
-        return [{"account": accounts.get(sid), "source": labels.get(sid), "container": c, "key": k,
-                 "locator": json.loads(loc), "error": err, "indexed": bool(ix), "last_seen": seen}
+        # File names that are not UTF-8 come back as surrogate escapes: shown as text, like a folder name.
+        return [{"account": accounts.get(sid), "source": labels.get(sid), "container": valid_text(c),
+                 "key": valid_text(k), "locator": {n: valid_text(v) if isinstance(v, str) else v
+                                                   for n, v in json.loads(loc).items()},
+                 "error": err, "indexed": bool(ix), "last_seen": seen}
                 for sid, c, k, loc, err, ix, seen in self.store.quarantine_rows()]

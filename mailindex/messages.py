@@ -18,7 +18,7 @@ from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
-from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info
+from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 from mailindex.threads import ThreadStore, flatten, jwz_tree
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class Messages:
             elif inc.headers:
                 out["headers"] = header_fields(raw)
             if inc.source:
-                out["source"] = raw.decode("utf-8", errors="surrogateescape")
+                out["source"] = source_text(raw)
             if inc.flags:
                 out["flags"] = flags_dict(flags)
         return out

@@ -392,11 +392,50 @@ def _nested_headers_fast(st: _State, headers: dict[str, list[str]]) -> None:
 # ---------------------------------------------------------------- stdlib path (compat32)
 
 
-def _std_message(st: _State, root: Message, prefix: str, depth: int) -> None:
+def _std_message(st: _State, root: Message, prefix: str, depth: int, raw: bytes | None = None) -> None:
+    """Walk one parsed message; `raw` is its bytes when known (for the size of an attached message)."""
     if root.get_content_maintype() == "multipart" and isinstance(root._payload, list):  # noqa: SLF001
-        _std_node(st, root, prefix, depth)
+        _std_node(st, root, prefix, depth, raw)
     else:
-        _std_node(st, root, f"{prefix}.1" if prefix else "1", depth)
+        _std_node(st, root, f"{prefix}.1" if prefix else "1", depth, raw)
+
+
+# Where compat32's feedparser ends a header block (its headerRE), and its delimiter lines: the raw bytes
+# of parts are cut as it cuts them, so an attached message keeps its size in bytes rather than the size
+# of compat32's re-serialisation (refolded headers, LF line ends, added close delimiters).
+_STD_HEADERS = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
+_LINE_END = re.compile(rb"(?:\r\n|\r|\n)\Z")
+
+
+def _raw_body(entity: bytes) -> bytes:
+    """The body of an entity's raw bytes: after its header block and the blank line ending it."""
+    end = _STD_HEADERS.match(entity).end()  # type: ignore[union-attr]
+    blank = re.match(rb"\r\n|\r|\n", entity[end:end + 2])
+    return entity[end + blank.end():] if blank else entity[end:]
+
+
+def _raw_parts(entity: bytes, boundary: str | None, count: int) -> list[bytes | None]:
+    """The raw bytes of a multipart entity's `count` parts, cut as the feedparser cuts them (consecutive
+    delimiter lines are one; the line end before a delimiter is the delimiter's); None each if they differ."""
+    unknown: list[bytes | None] = [None] * count
+    try:
+        sep = b"--" + boundary.encode("ascii", "surrogateescape")  # type: ignore[union-attr]
+    except (AttributeError, UnicodeEncodeError):
+        return unknown
+    body = _raw_body(entity)
+    lines = re.compile(rb"(?:^|(?<=[\r\n]))" + re.escape(sep) + rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
+    parts: list[bytes | None] = []
+    start = None
+    for m in lines.finditer(body):
+        if start is not None and m.start() > start:
+            parts.append(_LINE_END.sub(b"", body[start:m.start()], 1))
+        if m.group(1):
+            start = None
+            break
+        start = m.end()
+    if start is not None:
+        parts.append(body[start:])  # no close delimiter: the last part runs to the end
+    return parts if len(parts) == count else unknown
 
 
 def _std_defects(st: _State, part: Message) -> None:
@@ -404,7 +443,7 @@ def _std_defects(st: _State, part: Message) -> None:
         st.defect(type(d).__name__)
 
 
-def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
+def _std_node(st: _State, part: Message, num: str, depth: int, raw: bytes | None = None) -> None:
     st.count(depth)
     _std_defects(st, part)
     ctype = valid_text(part.get_content_type())
@@ -415,16 +454,18 @@ def _std_node(st: _State, part: Message, num: str, depth: int) -> None:
                 cte = str(part.get("content-transfer-encoding", "")).strip().lower()
                 if cte == "base64" or cte == "quoted-printable":
                     # compat32 parses the still-encoded text as a message: decode it, then parse
-                    raw = _message_bytes(payload[0])
+                    raw = _raw_body(raw) if raw is not None else _message_bytes(payload[0])
                     raw = b64decode_lenient(raw) if cte == "base64" else binascii.a2b_qp(raw)
                     _std_attached(st, part, BytesParser(policy=_COMPAT32).parsebytes(raw), raw, num, ctype, depth)
                 else:
-                    _std_attached(st, part, payload[0], None, num, ctype, depth)
+                    _std_attached(st, part, payload[0], None if raw is None else _raw_body(raw), num, ctype,
+                                  depth)
                 return
         elif part.get_content_maintype() == "multipart":
             prefix = f"{num}." if num else ""
-            for i, kid in enumerate(payload, 1):
-                _std_node(st, kid, f"{prefix}{i}", depth + 1)
+            raws = _raw_parts(raw, part.get_boundary(), len(payload)) if raw is not None else [None] * len(payload)
+            for i, (kid, kid_raw) in enumerate(zip(payload, raws), 1):
+                _std_node(st, kid, f"{prefix}{i}", depth + 1, kid_raw)
             return
         # message/delivery-status and other message/* types: the header blocks are the content
         content = b"\n".join(p.as_bytes() for p in payload if isinstance(p, Message))
@@ -457,7 +498,7 @@ def _std_attached(st: _State, part: Message, inner: Message, content: bytes | No
         v = inner.get(name)
         if v is not None:
             st.add_str(field_text(_parsed_bytes(v)))
-    _std_message(st, inner, num, depth + 1)
+    _std_message(st, inner, num, depth + 1, content)
 
 
 def _message_bytes(msg: Message) -> bytes:
@@ -609,7 +650,7 @@ def _body_into(rec: Record, data: bytes, ctype_value: str | None) -> None:
         try:
             msg = BytesParser(policy=_COMPAT32).parsebytes(data)
             try:
-                _std_message(st, msg, "", 0)
+                _std_message(st, msg, "", 0, data)
             except _Stop:
                 pass
         except RecursionError:

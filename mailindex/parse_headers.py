@@ -424,9 +424,10 @@ _MSGID = re.compile(r"<[^<>]*>")
 
 
 def first_msgid(value: str | None, bare_ok: bool = True) -> str | None:
-    """The first <id> token with whitespace removed; a bare single token is wrapped in brackets."""
+    """The first <id> token with whitespace (and NULs) removed; a bare single token is wrapped in brackets."""
     if not value:
         return None
+    value = _no_nul(value)
     m = _MSGID.search(value)
     if m is not None:
         mid = "".join(m.group().split())
@@ -440,7 +441,13 @@ def first_msgid(value: str | None, bare_ok: bool = True) -> str | None:
 def all_msgids(value: str | None) -> list[str]:
     if not value:
         return []
-    return [mid for mid in ("".join(t.split()) for t in _MSGID.findall(value)) if len(mid) > 2]
+    return [mid for mid in ("".join(t.split()) for t in _MSGID.findall(_no_nul(value))) if len(mid) > 2]
+
+
+def _no_nul(value: str) -> str:
+    """NULs dropped: no id or address holds one, and SQLite's JSON functions cut strings at them (an id or
+    address with one was not found again and stopped the whole sync)."""
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 # ---------------------------------------------------------------- addresses
@@ -492,7 +499,7 @@ def _slow_addresses(value: str) -> list[Address]:
             if spec and spec != "<>" and not (spec[0] == '"' and "@" not in spec):
                 # the stdlib decodes encoded-words with surrogateescape: a word split inside a character
                 # (one `_EW_RUN` missed) leaves lone surrogates, which no index or JSON encoder accepts
-                out.append(Address(valid_text(spec.lower()), valid_text(a.display_name.strip()) or None))
+                out.append(Address(_no_nul(valid_text(spec.lower())), valid_text(a.display_name.strip()) or None))
         return out
     except Exception:  # noqa: BLE001 - the stdlib parser has many failure modes on garbage
         return _scan(value)
@@ -503,7 +510,7 @@ def parse_addresses(value: str) -> list[Address]:
 
     Groups give their members; garbage gives what looks like addresses, never an exception.
     """
-    v = value.strip(" \t,")
+    v = _no_nul(value).strip(" \t,")
     if not v:
         return []
     if "=2C?=" in v:  # a separating comma folded into an encoded-word (a bug of the stdlib's generator)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from mailindex.parse_headers import codec_for, decode_text
 from mailindex.record import Address, Attachment, Record, file_id_for
 from mailindex.sources.base import FLAG_NAMES
 
@@ -114,14 +115,27 @@ def message_dict(record: Record, *, date_indexed: int, folders: list[str], sourc
 
 
 def _decode_text(payload: bytes, charset: str | None) -> tuple[str, str]:
-    for cs in (charset, "utf-8", "cp1252"):
-        if not cs:
-            continue
+    """The part's text and the charset that read it: the declared one, else the parser's fallback."""
+    fallback: list[str] = []
+    text = decode_text(payload, charset, fallback)
+    if not fallback:
+        return text, charset if charset and codec_for(charset)[0] else "us-ascii"
+    for cs in ("utf-8", "cp1252"):
         try:
-            return payload.decode(cs), cs
-        except (LookupError, UnicodeDecodeError):
+            payload.decode(cs)
+            return text, cs
+        except UnicodeDecodeError:
             continue
-    return payload.decode("latin-1"), "latin-1"
+    return text, "latin-1"
+
+
+def source_text(raw: bytes) -> str:
+    """A message's bytes as a JSON-safe string: UTF-8 when they are valid UTF-8, else latin-1, one
+    character per byte, so `text.encode("latin-1")` gives the exact bytes back."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]:

@@ -23,6 +23,7 @@ from mailindex.parse_headers import codec_for, decode_text, header_fields
 from mailindex.record import Record
 from mailindex.sources.base import RawMessage
 from tests import mail
+from tests.parse_reference import eight_bit
 from tests.strategies import BOGUS_CHARSETS, HEADER_NAMES, hostile_file_param, hostile_value, split_words
 
 # ---------------------------------------------------------------- the contract
@@ -53,16 +54,6 @@ def checked(data: bytes) -> Record:
         s.encode("utf-8")  # raises on a lone surrogate
     assert decode_record(encode_record(rec)) == dataclasses.replace(rec, text="")
     return rec
-
-
-def eight_bit(raw: bytes) -> str:
-    """What 8-bit header bytes must read as: UTF-8, else windows-1252, else latin-1."""
-    for enc in ("utf-8", "cp1252"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1")
 
 
 def uuencoded(name: bytes, content: bytes) -> bytes:

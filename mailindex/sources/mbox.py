@@ -1134,7 +1134,7 @@ class MboxSource(_fs.TallySource):
                 before = f.read(offset - base)
                 f.seek(offset + len(raw))
                 after = f.read(2)
-            start = base + before.rfind(b"\n", 0, len(before) - 1) + 1  # the From_ line's first byte
+            start = base + _from_line_start(before)  # the From_ line's first byte
             stop = offset + len(raw) + (1 if after[:1] == b"\n" else 2 if after == b"\r\n" else 0)
             mbox_writer.replace_range(path, start, stop, b"", where)
         self._drop_stream()
@@ -1192,7 +1192,17 @@ def _follows_from_line(before: bytes, offset: int) -> bool:
             return True  # a From_ line longer than the look-back: cannot tell
         line = before[len(_fs.BOM):] if before.startswith(_fs.BOM) else before
         return line.startswith(b"From ")
-    return before[i + 1:].startswith(b"From ")
+    return b"From " in before[i + 1:]  # at the line's start, or where a counted body ended mid-line
+
+
+def _from_line_start(before: bytes) -> int:
+    """Where the From_ line that `before` ends with starts: its line's start, or, when a Content-Length body
+    ended without a line break (the From_ line then follows it on the same line), its "From "."""
+    start = before.rfind(b"\n", 0, len(before) - 1) + 1
+    if before.startswith(b"From ", start):
+        return start
+    mid = before.rfind(b"From ", start)
+    return mid if mid >= 0 else start
 
 
 @hookimpl
