@@ -11,8 +11,8 @@ from mailindex import MailIndex
 from mailindex import sync as sync_module
 from mailindex.plugins import plugin_manager
 from mailindex.prepare import FAULT_ENV
-from mailindex.record import message_id_for
 from tests import mail
+from tests.reference import message_id
 
 MARKER = "X-Test-Fault: this one"
 
@@ -38,10 +38,10 @@ def test_a_stage_failing_for_one_message_quarantines_it_and_indexes_the_rest(
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
         report = mx.index(root, "md", workers=1)
         assert (report.added, report.failed) == (12, 1)
-        assert set(_agree(mx)) == {message_id_for(m) for m in messages}
+        assert set(_agree(mx)) == {message_id(m) for m in messages}
         [q] = mx.quarantine()
         assert q["indexed"] is True and q["error"].startswith(f"{stage} failed: RuntimeError: injected fault")
-        culprit = mx.messages.get(message_id_for(messages[5]))
+        culprit = mx.messages.get(message_id(messages[5]))
         assert culprit["subject"] == ""  # recorded from what could be read: identity, hash and size
         assert mx.messages.source(culprit["message_id"]) == messages[5]
         monkeypatch.delenv(FAULT_ENV)
@@ -55,7 +55,7 @@ def test_a_read_failure_is_quarantined_without_a_record(tmp_path: Path, monkeypa
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
         report = mx.index(root, "md", workers=1)
         assert (report.added, report.failed) == (11, 1)
-        assert set(_agree(mx)) == {message_id_for(m) for i, m in enumerate(messages) if i != 5}
+        assert set(_agree(mx)) == {message_id(m) for i, m in enumerate(messages) if i != 5}
         [q] = mx.quarantine()
         assert q["indexed"] is False and q["error"].startswith("read failed: RuntimeError")
 
@@ -69,7 +69,7 @@ def test_a_worker_that_dies_is_replaced_and_only_its_culprit_is_lost(
     with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
         report = mx.index(root, "md", workers=2)
         assert (report.added, report.failed) == (39, 1)
-        assert set(_agree(mx)) == {message_id_for(m) for i, m in enumerate(messages) if i != 5}
+        assert set(_agree(mx)) == {message_id(m) for i, m in enumerate(messages) if i != 5}
         [q] = mx.quarantine()
         assert q["error"].startswith("worker died") and q["indexed"] is False
 
@@ -89,7 +89,7 @@ def test_a_failed_records_transaction_leaves_search_and_records_in_step(
                 mx.sync("md", workers=1)
         assert _agree(mx) == []  # Tantivy had the batch; it was taken back out
         assert mx.sync("md", workers=1).added == 12
-        assert set(_agree(mx)) == {message_id_for(m) for m in messages}
+        assert set(_agree(mx)) == {message_id(m) for m in messages}
 
 
 # -- real-mail classes, as small fixtures of our own ----------------------------------
@@ -113,7 +113,7 @@ def test_split_encoded_words_in_addresses_index(tmp_path: Path) -> None:
         report = mx.index(root, "md", workers=1)
         assert (report.added, report.failed) == (2, 0)
         assert len(_agree(mx)) == 2
-        spam = mx.messages.get(message_id_for(SPLIT_WORD_SPAM))
+        spam = mx.messages.get(message_id(SPLIT_WORD_SPAM))
         assert spam["subject"] == "При"
         assert "list@example.org" in [a["email"] for a in spam["addresses"]["to"]]
         assert mx.messages.count(to="list@example.org") == 1
@@ -131,7 +131,7 @@ def test_file_names_that_are_not_utf8_are_indexed_and_read_back(tmp_path: Path) 
         assert mx.index(root, "md", workers=1).added == 2
         assert mx.index(tmp_path / "tree", "tree", workers=1).updated == 1  # the same message, a second place
         assert len(_agree(mx)) == 2
-        mid = message_id_for(odd)
+        mid = message_id(odd)
         assert mx.messages.source(mid) == odd
         assert sorted(f["name"] for f in mx.messages.folders(mid)) == ["INBOX", "café"]
         assert mx.messages.count(folder="café") == 1

@@ -49,14 +49,16 @@ def test_a_third_party_plugin_claims_a_location_first(tmp_path: Path) -> None:
     assert claimed == [str(root)]
 
 
-def test_a_broken_plugin_fails_at_load_with_our_error() -> None:
-    class Broken:
-        @hookimpl
-        def mailindex_open_source(self, location, source_type, options, nonsense):  # type: ignore[no-untyped-def]
-            return None
-
-    pm = plugin_manager(entry_points=False)
-    with pytest.raises(Exception) as err:
-        pm.register(Broken(), name="broken")
-    assert "nonsense" in str(err.value)
-    assert issubclass(PluginError, Exception)
+def test_a_broken_plugin_fails_at_load_with_our_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed plugin (a real entry point) whose hook takes an argument the spec lacks: PluginError naming it."""
+    (tmp_path / "mailindex_test_broken.py").write_text(
+        "from mailindex import hookimpl\n\n\n@hookimpl\n"
+        "def mailindex_open_source(location, source_type, options, nonsense):\n    return None\n")
+    info = tmp_path / "mailindex_test_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailindex-test-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[mailindex]\nbroken = mailindex_test_broken\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="nonsense") as err:
+        plugin_manager()
+    assert "'broken'" in str(err.value)  # the plugin is named too

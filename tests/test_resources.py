@@ -110,7 +110,9 @@ def test_cli_subresources_print_json(mx: MailIndex, capsys: pytest.CaptureFixtur
     mx.close()
     assert main(["--index", str(mx.path), command[0], ROOT_ID, *command[1:], "--json"]) == 0
     value = json.loads(capsys.readouterr().out)
-    expected = {"body": lambda v: v[0]["body_section"] == "1.1", "headers": lambda v: v is not None,
+    head = ROOT.split(b"\n\n", 1)[0].decode()  # the raw form is the source's header as it is
+    expected = {"body": lambda v: v[0]["body_section"] == "1.1",
+                "headers": lambda v: v == head if "--raw" in command else v["Subject"] == ["café menu"],
                 "flags": lambda v: v["seen"] is False, "folders": lambda v: v[0]["name"] == "INBOX",
                 "thread": lambda v: len(v["messages"]) == 4, "show": lambda v: v["thread_size"] == 4}
     assert expected[command[0]](value)
