@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import corpus
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "mail"
 PARSER = BytesParser(policy=email.policy.default)
@@ -207,9 +209,6 @@ def test_owner_sends_and_receives() -> None:
 
 
 # --------------------------------------------------------------------------- benchmark corpus generator
-
-corpus = pytest.importorskip("benchmarks.corpus")
-
 
 def _corpus_tree(root: Path) -> dict[str, tuple[bytes, int]]:
     return {p.relative_to(root).as_posix(): (p.read_bytes(), int(p.stat().st_mtime))

@@ -23,10 +23,10 @@ LARGE = ["btrfs", "usrp", "i2c.mbox", "enron/maildir", "rmbox", "spamassassin"]
 def test_a_large_real_corpus_indexes_without_abort_and_agrees(tmp_path: Path, name: str) -> None:
     root = os.environ.get(ENV)
     if not root:
-        pytest.skip(f"{ENV} is not set: build the real corpora as benchmarks/README.md says")
+        pytest.skip(f"real corpora absent: {ENV} is not set (build them as benchmarks/README.md says)")
     path = Path(root) / name
     if not path.exists():
-        pytest.skip(f"{path} is absent")
+        pytest.skip(f"real corpora absent: {path} is not there")
     row = measure(path, tmp_path / "idx", None)
     assert (row["aborted"], row["error"], row["read_error"]) == (0, None, None)
     assert row["count_equals_listed"] is True
