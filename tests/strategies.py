@@ -82,6 +82,11 @@ def _subject(parts: list[str]) -> str:
     return " ".join("".join(parts).split())
 
 
+def _literal(text: str) -> str:
+    """A substring question never reads as /regex/ (SUBJECT_REGEXES ask those): '//' would be an empty one."""
+    return text[:-1] if len(text) >= 2 and text[0] == text[-1] == "/" else text
+
+
 @st.composite
 def specs(draw: st.DrawFn, n: int) -> Spec:
     addrs = st.sampled_from(ADDRESSES)
@@ -137,11 +142,12 @@ def queries(draw: st.DrawFn, box: list[Spec]) -> dict[str, object]:
             j = draw(st.integers(i + 1, len(s)))
             needle = s[i:j].strip()
             if needle:
-                q["subject"] = draw(st.sampled_from([needle, needle.upper(), needle.lower()]))
+                q["subject"] = _literal(draw(st.sampled_from([needle, needle.upper(), needle.lower()])))
         elif choice == 1:
             q["subject"] = draw(st.sampled_from(SUBJECT_REGEXES))
         else:
-            q["subject"] = _subject(draw(st.lists(st.sampled_from(SUBJECT_CHARS), min_size=1, max_size=3))) or "a"
+            q["subject"] = _literal(_subject(draw(st.lists(st.sampled_from(SUBJECT_CHARS), min_size=1, max_size=3)))
+                                    or "a")
     if maybe():
         present = sorted({f for s in box for f in s.folders})
         q["folder"] = draw(st.one_of(st.sampled_from(present), st.sampled_from(FOLDERS + ["inbox"]),
