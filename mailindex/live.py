@@ -40,6 +40,7 @@ class Place:
     source: Source
     locator: Mapping[str, Any]
     folders: tuple[str, ...]
+    sha256: str  # of the bytes the index recorded at this locator
 
 
 def flag_changes(params: Mapping[str, Any], prefix: str = "flag_") -> dict[str, bool]:
@@ -84,13 +85,13 @@ class LiveOperations:
         """Every location of the message in this account's sources, sources in order."""
         rowid = self._account.messages._find(message_id)[0]
         order = {r["id"]: (i, r) for i, r in enumerate(self._account.sources.rows())}
-        rows = self._mx.store.rows("SELECT source_id, folders, locator FROM locations WHERE message = ? ORDER BY id",
-                                   (rowid,))
+        rows = self._mx.store.rows("SELECT source_id, folders, locator, sha256 FROM locations WHERE message = ? "
+                                   "ORDER BY id", (rowid,))
         places = []
         for r in sorted((r for r in rows if r["source_id"] in order), key=lambda r: order[r["source_id"]][0]):
             row = order[r["source_id"]][1]
             places.append(Place(row, self._mx._open_row(row), json.loads(r["locator"]),
-                                tuple(json.loads(r["folders"]))))
+                                tuple(json.loads(r["folders"])), r["sha256"]))
         if not places:
             raise SourceError(message_id, "no source of this account holds the message any more: sync again")
         return places
@@ -160,7 +161,7 @@ class LiveOperations:
             dst = self._mx._open_row(dst_row)
             try:
                 new_flags = _apply(origin.source.read_flags(origin.locator), changes) if changes else None
-                transfer(origin.source, origin.locator, dst, folder[0], new_flags, moving)
+                transfer(origin.source, origin.locator, origin.sha256, dst, folder[0], new_flags, moving)
                 answer: dict[str, Any] = {"success": True}
             except SourceError as exc:
                 answer = _failure(exc)

@@ -283,3 +283,50 @@ def test_mbox_locks_wait_for_a_live_holder_and_clear_a_dead_ones(tmp_path: Path,
     answer = mx.messages.set_flags(mid, seen=0)
     assert answer["success"] is False and "INBOX.lock is held by another program" in answer["connection_log"]
     assert mx.messages.flags(mid)["seen"]  # nothing was written
+
+
+def _same_length(tag: str) -> bytes:
+    """A message whose length does not depend on `tag` (one character), so another can take its place."""
+    return (f"From: {tag}@example.com\nSubject: {tag}\nMessage-ID: <{tag}@rewrite.test>\n"
+            f"Date: Tue, 01 Sep 2020 12:00:00 +0000\n\nbody {tag}\n").encode()
+
+
+@pytest.mark.parametrize("move", [1, 0])
+@pytest.mark.parametrize("kind", ["maildir", "mbox", "eml"])
+def test_a_message_rewritten_behind_the_index_is_neither_copied_nor_moved(tmp_path: Path, kind: str,
+                                                                          move: int) -> None:
+    """Another program rewrote the mail after the sync: the locator now holds other bytes. A copy or move
+    of the indexed message is ConcurrentChange and writes nothing; before, it copied whatever lay there."""
+    a, target, c, d = (_same_length(t) for t in "atcd")
+    root = tmp_path / kind
+    from_line = b"From x@example.com Sat Jan  1 00:00:00 2000\n"
+    if kind == "maildir":
+        mail.maildir(root, {"INBOX": [target, c]})
+        victim = next(p for p in (root / "cur").iterdir() if p.read_bytes() == target)
+    elif kind == "mbox":
+        root.mkdir()
+        victim = root / "INBOX"
+        victim.write_bytes(b"".join(from_line + m + b"\n" for m in (a, target, c)))
+    else:
+        root.mkdir()
+        victim = root / "target.eml"
+        victim.write_bytes(target)
+        (root / "c.eml").write_bytes(c)
+    mx = MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False))
+    mx.add_source("src", root, kind, sync_all_folders=1, sync_flags=1)
+    mx.sync()
+    # The rewrite keeps the file's name (and, for the mbox, puts c exactly where the target was).
+    if kind == "mbox":
+        victim.write_bytes(b"".join(from_line + m + b"\n" for m in (target, c, d)))
+    else:
+        victim.write_bytes(d)
+    disk = sorted((str(p.relative_to(root)), p.read_bytes()) for p in root.rglob("*") if p.is_file())
+    answer = mx.messages.copy(message_id(target), "Archive", move=move)
+    assert answer["success"] is False and "changed since it was indexed" in answer["connection_log"], answer
+    assert sorted((str(p.relative_to(root)), p.read_bytes()) for p in root.rglob("*") if p.is_file()) == disk
+    # The failed operation's follow-up sync shows the mail as it now is; a Maildir file never changes under
+    # its unique name (the spec), so a sync does not re-read one and still lists the target there.
+    listed = Counter((m["email_message_id"], tuple(m["folders"])) for m in mx.messages.iter())
+    now = {"maildir": ["t", "c"], "mbox": ["t", "c", "d"], "eml": ["c", "d"]}[kind]
+    assert listed == Counter((f"<{t}@rewrite.test>", ("INBOX",)) for t in now)
+    mx.close()

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mailindex.errors import SourceError, UnsupportedOperation
+from mailindex.errors import ConcurrentChange, SourceError, UnsupportedOperation
 from mailindex.folders import symbolic_name
 from mailindex.killpoints import kill_point
-from mailindex.record import identity_bytes
+from mailindex.record import identity_bytes, sha256_hex
 
 FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
@@ -192,11 +192,6 @@ class Source(ABC):
         data = self.read_bytes(locator)
         return self.append(folder, data, self.read_flags(locator) if flags is None else flags)
 
-    def move(self, locator: Mapping[str, Any], folder: str,
-             flags: frozenset[str] | None = None) -> Mapping[str, Any]:
-        """Copy, verify the copy's bytes, then delete the original; the new locator."""
-        return transfer(self, locator, self, folder, flags, move=True)
-
     def close(self) -> None:
         """Release connections and handles (a no-op for files)."""
 
@@ -204,21 +199,28 @@ class Source(ABC):
         return UnsupportedOperation(str(self.location), f"{self.type} sources do not support {what}")
 
 
-def transfer(src: Source, locator: Mapping[str, Any], dst: Source, folder: str,
+def transfer(src: Source, locator: Mapping[str, Any], sha256: str, dst: Source, folder: str,
              flags: frozenset[str] | None = None, move: bool = False) -> Mapping[str, Any]:
     """Copy a message into `folder` of `dst` (src's own copy when they are one source), verify that
-    the copy reads back as the same message, and only then, when moving, delete the original.
+    the copy reads back as the message recorded with SHA-256 `sha256`, and only then, when moving,
+    delete the original.
 
-    A failure or crash at any step leaves the message at its source, its destination, or both.
+    Bytes at the locator that no longer hash to `sha256` (the file was rewritten behind the index)
+    are ConcurrentChange and nothing is written. A failure or crash at any later step leaves the
+    message at its source, its destination, or both.
     """
     original = src.read_bytes(locator)
-    if dst is src:
+    if sha256_hex(original) != sha256:
+        raise ConcurrentChange(str(src.location), "the message's bytes changed since it was indexed: sync again; "
+                               "nothing was copied")
+    if dst is src and type(src).copy is not Source.copy:  # the store copies by itself (IMAP UID COPY)
         new = src.copy(locator, folder, flags)
-    else:
+    else:  # the bytes just checked, not a second read that could differ
         new = dst.append(folder, original, src.read_flags(locator) if flags is None else flags)
     kill_point("transfer.after-copy")
     copy = dst.read_bytes(new)
-    if copy != original and identity_bytes(copy).rstrip(b"\n") != identity_bytes(original).rstrip(b"\n"):
+    # A store may rewrite what it keeps beside the message (mbox Status, From-quoting): same identity, same message.
+    if sha256_hex(copy) != sha256 and identity_bytes(copy).rstrip(b"\n") != identity_bytes(original).rstrip(b"\n"):
         raise SourceError(str(dst.location), "the copy does not read back as the original; the original is kept")
     kill_point("transfer.after-verify")
     if move:
