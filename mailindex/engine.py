@@ -29,6 +29,10 @@ from mailindex.sync import Progress, SourceSync, SyncReport, repair
 from mailindex.threads import ThreadStore
 
 
+# A sync sets the status it finds, unless someone disabled the source meanwhile (another process may have).
+_SYNC_STATUS = "CASE WHEN status IN ('DISABLED', 'TEMP_DISABLED') THEN status ELSE '{}' END"
+
+
 def default_index_dir() -> Path:
     """$MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex, else ~/.local/share/mailindex."""
     if os.environ.get("MAILINDEX_HOME"):
@@ -273,12 +277,14 @@ class MailIndex:
         except ConcurrentChange:
             raise
         except SourceError:  # gone, unreachable, refused: reopened (a new connection) next time
-            self.store.db.execute("UPDATE sources SET status = 'CONNECTION_IMPOSSIBLE' WHERE id = ?", (row["id"],))
+            self.store.db.execute(f"UPDATE sources SET status = {_SYNC_STATUS.format('CONNECTION_IMPOSSIBLE')} "
+                                  "WHERE id = ?", (row["id"],))
             self._forget_source(row["id"])
             raise
         stopped = int(self.clock())
         self.store.db.execute(
-            "UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1, status = 'OK', "
+            f"UPDATE sources SET last_sync_stop = ?, initial_import_finished = 1, "
+            f"status = {_SYNC_STATUS.format('OK')}, "
             "last_expunge = CASE WHEN ? THEN ? ELSE last_expunge END WHERE id = ?",
             (stopped, report.removed > 0, stopped, row["id"]))
         self.store.db.execute("INSERT INTO sync_log (source_id, started, seconds, report) VALUES (?, ?, ?, ?)",

@@ -436,7 +436,9 @@ class SourceSync:
             self.threads.remove_many(orphan_mids)
             db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in orphans])
             self.store.set_containers(self.sid, kept)
-            db.execute("UPDATE sources SET full_rescan = 0 WHERE id = ?", (self.sid,))
+            # Done for the options this sync ran with; changed meanwhile, the next sync must rescan again.
+            db.execute("UPDATE sources SET full_rescan = 0 WHERE id = ? AND sync_all_folders = ? AND sync_flags = ?",
+                       (self.sid, self.all_folders, self.keep_flags))
             db.execute("DELETE FROM intent")
             # Their documents still name the places just deleted: if the rebuild below never ends, the
             # stamps saved here would hide that from the next sync, so the repair must redo it.

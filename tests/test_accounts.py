@@ -216,6 +216,23 @@ def test_status_follows_the_source_and_disabled_sources_wait(mx: MailIndex, tmp_
     assert mx.messages.count() == 1  # what was indexed stays until the source is back or deleted
 
 
+def test_an_update_made_while_a_sync_runs_is_kept(mx: MailIndex, tmp_path: Path) -> None:
+    """Another process disables the source and changes an option mid-sync: when the sync ends it writes
+    only its own columns, so the status stays DISABLED and the rescan the option asks for stays due."""
+    root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message(f"m{i}") for i in range(3)]})
+    mx.add_source("p", root)
+    other = MailIndex(mx.path, pm=plugin_manager(entry_points=False))  # its own SQLite connection
+
+    def meanwhile(done: int, total: int) -> None:
+        if done == 0:
+            other.default_account.sources.update("p", status="DISABLED", sync_flags=1)
+
+    assert mx.sync("p", progress=meanwhile).added == 3
+    row = mx.store.source_rows()[0]
+    assert (row["status"], row["sync_flags"], row["full_rescan"]) == ("DISABLED", 1, 1)
+    other.close()
+
+
 def test_sync_state(mx: MailIndex, tmp_path: Path) -> None:
     root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("a"), mail.message("b")]})
     mx.add_source("p", root)
