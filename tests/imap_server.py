@@ -4,6 +4,10 @@ What works on this kind of machine is written up in
 ../shared/docs/dovecot-test-server.md: as root, Dovecot's login and mail
 processes run as its system users; the temp root is short (Unix socket paths)
 and world-readable (the auth process reads the users file there).
+Given a certificate, it also speaks TLS: STARTTLS on `port`, implicit TLS on
+`tls_port`. Dovecot counts a loopback connection as secured, so it takes a
+clear-text login there too: its log tells how each login came ("TLS" or
+"secured").
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 SPECIAL_USE = {"Drafts": "\\Drafts", "Sent": "\\Sent", "Trash": "\\Trash", "Junk": "\\Junk", "Archive": "\\Archive"}
@@ -34,25 +40,66 @@ def why_unavailable() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports on 127.0.0.1 (held open together, so no two are the same)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """What Dovecot presents over TLS: a PEM certificate chain and its PEM private key."""
+
+    chain: bytes
+    key: bytes
 
 
 class DovecotServer:
-    """`with DovecotServer({"alice": "secret"}) as server:` then IMAP on 127.0.0.1:server.port."""
+    """`with DovecotServer({"alice": "secret"}) as server:` then IMAP on 127.0.0.1:server.port.
 
-    def __init__(self, users: dict[str, str]) -> None:
+    With `certificate`, STARTTLS on `port` and implicit TLS (imaps) on `tls_port`; `names` maps an SNI
+    host name to the certificate presented to a client asking for that name instead.
+    """
+
+    def __init__(self, users: dict[str, str], certificate: ServerCertificate | None = None,
+                 names: Mapping[str, ServerCertificate] | None = None) -> None:
         self.users = users
+        self.certificate = certificate
+        self.names = dict(names or {})
         self.root = Path(tempfile.mkdtemp(prefix="dc-", dir="/tmp"))
         self.root.chmod(0o755)
         self.port = 0
+        self.tls_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def maildir(self, user: str) -> Path:
         """Where `user`'s mail lives; files written here before the first login are served as is."""
         return self.root / "mail" / user / "Maildir"
+
+    def _certificate_files(self, name: str, cert: ServerCertificate) -> str:
+        """Write `cert` under the root (the key readable by root only: Dovecot reads it before dropping
+        privileges) and return the config lines that point at it."""
+        tls = self.root / "tls"
+        tls.mkdir(mode=0o700, exist_ok=True)
+        (tls / f"{name}.crt").write_bytes(cert.chain)
+        key = tls / f"{name}.key"
+        key.touch(mode=0o600)
+        key.write_bytes(cert.key)
+        return f"ssl_cert = <{tls}/{name}.crt\nssl_key = <{tls}/{name}.key\n"
+
+    def _ssl(self) -> str:
+        if self.certificate is None:
+            return "ssl = no\n"
+        conf = "ssl = yes\n" + self._certificate_files("server", self.certificate)
+        for i, (name, cert) in enumerate(self.names.items()):
+            conf += f"local_name {name} {{\n{self._certificate_files(f'name{i}', cert)}}}\n"
+        return conf
 
     def _config(self) -> Path:
         (self.root / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
@@ -64,8 +111,7 @@ state_dir = {self.root}/state
 log_path = {self.root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{self._ssl()}disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_fsync = never
@@ -91,7 +137,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 service anvil {{
@@ -119,7 +166,8 @@ namespace inbox {{
             for f in files:
                 os.chown(os.path.join(dirpath, f), dovecot.pw_uid, dovecot.pw_gid)
         for attempt in range(5):
-            self.port = _free_port()
+            self.port, tls_port = _free_ports(2)
+            self.tls_port = tls_port if self.certificate is not None else 0  # 0: no imaps listener
             self.proc = subprocess.Popen([binary, "-F", "-c", str(self._config())], start_new_session=True,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if self._greeted():

@@ -1,9 +1,12 @@
 """One IMAP connection: where to connect, how to log in, and every failure as a SourceError with the server's words.
 
 Locations are URLs: ``imaps://user@host[:993]`` (TLS) or ``imap://user@host[:143]``
-(STARTTLS, required). Certificates are checked against the system store (or
-the ``ca_file`` option). ``tls=none`` allows plain TCP, and only to a loopback
-address (tests, a local Dovecot). The password comes from the caller (kept in
+(STARTTLS, required: a server that does not offer it is refused before any
+password is sent, never spoken to in clear text). Certificates and the host
+name are checked against the system store, or only against the CA
+certificates of the PEM file named by the ``ca_file`` option (an absolute
+path). ``tls=none`` allows plain TCP, and only to a loopback address (tests,
+a local Dovecot). The password comes from the caller (kept in
 memory only), the environment variable named by ``password_env`` (default
 MAILINDEX_IMAP_PASSWORD), or the system keyring (``keyring=1``, service
 "mailindex", key the location URL); it is never written anywhere.
@@ -30,6 +33,9 @@ from mailindex.errors import SourceError, SourceNotFound
 DEFAULT_PASSWORD_ENV = "MAILINDEX_IMAP_PASSWORD"
 TIMEOUT = 60.0
 LOG_LINES = 40
+# OpenSSL's X509_V_ERR codes for a chain that ends in a CA the context does not trust (not for a name
+# mismatch or an expired certificate, which a CA file does not cure)
+_UNTRUSTED_ISSUER = frozenset({2, 18, 19, 20, 21})
 T = TypeVar("T")
 
 
@@ -52,8 +58,10 @@ class Endpoint:
             raise SourceError(location, "tls=none (a clear-text password) is allowed only to a loopback address")
         self.tls = tls
         self.port = parts.port or (993 if tls == "ssl" else 143)
-        self.ca_file = options.get("ca_file")
         self.options = options
+        ca_file = options.get("ca_file")
+        # a bad ca_file is refused when the source is added, not at its first sync
+        self._context = self._load_ca_file(ca_file) if ca_file is not None and tls != "none" else None
 
     def password(self) -> str:
         given = self.options.get("password")
@@ -73,8 +81,22 @@ class Endpoint:
                 return stored
         raise SourceError(self.location, f"no password: pass one, set ${env}, or store it in the keyring (keyring=1)")
 
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file)
+    def context(self) -> ssl.SSLContext:
+        """The TLS context: it checks the certificate chain (against the ca_file's CAs when that option
+        is given, else the system store) and the host name."""
+        if self._context is None:
+            self._context = ssl.create_default_context()  # the system store, loaded on first use (~20 ms)
+        return self._context
+
+    def _load_ca_file(self, ca_file: Any) -> ssl.SSLContext:
+        path = os.fspath(ca_file) if isinstance(ca_file, (str, os.PathLike)) else ""
+        if not os.path.isabs(path):  # the option is stored with the source: later syncs run from anywhere
+            raise SourceError(self.location, f"option ca_file must be an absolute path (got {ca_file!r})")
+        try:
+            return ssl.create_default_context(cafile=path)
+        except OSError as exc:  # ssl.SSLError too: a file that holds no PEM certificate
+            raise SourceError(self.location, f"option ca_file: cannot load CA certificates from {path}: "
+                                             f"{exc.strerror or _words(exc)}") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,20 +128,45 @@ class Connection:
 
     def _login(self) -> imapclient.IMAPClient:
         ep = self.endpoint
-        self.log.append(f"C: connect {ep.host}:{ep.port} ({ep.tls})")
         try:
-            client = imapclient.IMAPClient(ep.host, port=ep.port, ssl=ep.tls == "ssl", timeout=TIMEOUT,
-                                           ssl_context=ep.ssl_context() if ep.tls == "ssl" else None)
-            if ep.tls == "starttls":
-                client.starttls(ep.ssl_context())
-            self.log.append(f"C: LOGIN {ep.user} ****")
-            client.login(ep.user, ep.password())
-            self.log.append("S: OK logged in")
-            return client
+            return self._open()
         except LoginError as exc:
             raise self._error(f"the server refused the login for {ep.user}", exc) from None
-        except (OSError, ssl.SSLError, IMAPClientError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            hint = "; a private CA's certificate can be given with the ca_file option" \
+                if exc.verify_code in _UNTRUSTED_ISSUER else ""
+            raise self._error(f"refused the TLS certificate of {ep.host}:{ep.port}", exc,
+                              words=f"certificate verify failed: {exc.verify_message or _words(exc)}{hint}") from None
+        except (OSError, IMAPClientError) as exc:
             raise self._error(f"cannot connect to {ep.host}:{ep.port}", exc) from None
+
+    def _open(self) -> imapclient.IMAPClient:
+        """Connect, secure the connection as the endpoint says, log in; on any failure close the socket."""
+        ep = self.endpoint
+        self.log.append(f"C: connect {ep.host}:{ep.port} ({ep.tls})")
+        client = imapclient.IMAPClient(ep.host, port=ep.port, ssl=ep.tls == "ssl", timeout=TIMEOUT,
+                                       ssl_context=ep.context() if ep.tls == "ssl" else None)
+        try:
+            if ep.tls == "starttls":
+                self._starttls(client)
+            self.log.append(f"C: LOGIN {ep.user} ****")
+            client.login(ep.user, ep.password())
+        except BaseException:
+            _shutdown(client)
+            raise
+        self.log.append("S: OK logged in")
+        return client
+
+    def _starttls(self, client: imapclient.IMAPClient) -> None:
+        """Switch to TLS, or refuse: a server that does not offer STARTTLS never gets the password."""
+        ep = self.endpoint
+        self.log.append("C: STARTTLS")
+        if not client.has_capability("STARTTLS"):
+            problem = (f"{ep.host}:{ep.port} does not offer STARTTLS: refusing to log in without TLS "
+                       "(imaps:// or tls=ssl for implicit TLS)")
+            self.log.append(f"-- {problem}")
+            raise SourceError(ep.location, problem, connection_log="\n".join(self.log))
+        client.starttls(ep.context())
 
     def call(self, what: str, fn: Callable[[imapclient.IMAPClient], T]) -> T:
         """Run `fn(client)`; log `what`; a server NO/BAD or a dropped connection raises SourceError."""
@@ -136,8 +183,9 @@ class Connection:
                 raise self._error(f"{what}: no such folder", exc, SourceNotFound) from None
             raise self._error(f"the server refused {what}", exc) from None
 
-    def _error(self, problem: str, exc: BaseException, kind: type[SourceError] = SourceError) -> SourceError:
-        words = _words(exc)
+    def _error(self, problem: str, exc: BaseException, kind: type[SourceError] = SourceError,
+               words: str | None = None) -> SourceError:
+        words = _words(exc) if words is None else words
         self.log.append(f"S: {words}")
         self.log.append(f"-- {problem}")
         return kind(self.endpoint.location, f"{problem}: {words}", connection_log="\n".join(self.log))
@@ -156,10 +204,7 @@ class Connection:
     def drop(self) -> None:
         client, self._client, self.selected = self._client, None, None
         if client is not None:
-            try:
-                client.shutdown()
-            except (OSError, IMAPClientError):
-                pass
+            _shutdown(client)
 
     def close(self) -> None:
         if self._client is not None:
@@ -179,6 +224,13 @@ def fetch_all(client: imapclient.IMAPClient, items: list[bytes]) -> dict[int, di
     client._checkok("fetch", typ, data)
     typ, data = client._imap._untagged_response(typ, data, "FETCH")
     return parse_fetch_response(data, client.normalise_times, True)
+
+
+def _shutdown(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except (OSError, IMAPClientError):
+        pass
 
 
 def _words(exc: BaseException) -> str:
