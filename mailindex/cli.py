@@ -485,7 +485,7 @@ def _sources(mx: MailIndex, a: argparse.Namespace) -> None:
 def _token_line(t: dict[str, Any]) -> str:
     state = f"used {_when(t['used'])} by account {t['account'].get('id', '?')}" if t["used"] \
         else f"expires {_when(t['expires'])}"
-    return f"{t['token']}  {t['email'] or '-':<28} {state}"
+    return f"{t['token_id']}  {t['email'] or '-':<28} {state}"
 
 
 def _tokens(mx: MailIndex, a: argparse.Namespace) -> None:

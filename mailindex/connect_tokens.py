@@ -4,37 +4,43 @@ Context.IO's connect flow without a browser. `create` answers a token and,
 once someone `redeem`s it with a source description, the source is added to
 the token's account (or a new account is created for it), its initial sync
 runs, the token is marked used, and `source_callback_url` (when given)
-receives a POST. Tokens come from `secrets`, are looked up by their SHA-256
-and compared in constant time, are good for one redemption, and unused ones
-expire and are purged 24 hours after creation.
+receives a POST. Tokens come from `secrets` and are good for one redemption;
+unused ones expire and are purged 24 hours after creation. The index keeps
+only a token's SHA-256, so reading an index is not enough to redeem its
+tokens: `create` answers the token once, and `list`/`get` name a token by
+`token_id`, the first 16 hex digits of that hash, which redeems nothing.
+Callback URLs must name public addresses (see mailindex.callbacks) unless the
+embedding program opened the index with `allow_private_callbacks=True`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
+import re
 import secrets
 import sqlite3
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, MailindexError, QueryError
+from mailindex import callbacks
+from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, MailindexError
 from mailindex.query.filters import email_list, flag_param, name_param, text_param
 
 if TYPE_CHECKING:
     from mailindex.accounts import Account
     from mailindex.engine import MailIndex
+    from mailindex.index.store import Store
 
 TOKEN_LIFETIME = 24 * 3600  # seconds an unused token lives
-CALLBACK_TIMEOUT = 10.0  # seconds to deliver source_callback_url
+TOKEN_ID_LENGTH = 16  # hex digits of the SHA-256 that name a token in listings: 64 bits, no secret
+_TOKEN_ID = re.compile(f"[0-9a-f]{{{TOKEN_ID_LENGTH}}}")
 SOURCE_OPTIONS = ("source_sync_all_folders", "source_sync_flags", "source_raw_file_list")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS connect_tokens (
-    token_hash TEXT PRIMARY KEY,  -- SHA-256 of the token: what lookups use
-    token TEXT NOT NULL,  -- listed back to the caller, as Context.IO did
+    token_hash TEXT PRIMARY KEY,  -- SHA-256 of the token, never the token itself: what lookups use
     account TEXT,  -- the account it adds a source to; for a new account, filled when used
     email TEXT,
     first_name TEXT NOT NULL DEFAULT '',
@@ -49,21 +55,30 @@ CREATE TABLE IF NOT EXISTS connect_tokens (
 """
 
 
+def create_tables(store: "Store") -> None:
+    """Make the connect_tokens table, and take the clear tokens out of an index made when it kept them.
+
+    Such an index has a `token` column beside `token_hash`. The column is dropped, then the whole
+    file rewritten (VACUUM: no free page, nor the slack of a page, keeps a copy of a token, not even
+    of a token purged long ago) and the write-ahead log truncated. Its tokens stay redeemable: they
+    are looked up by their hash.
+    """
+    store.db.executescript(DDL)
+    if not _keeps_clear_tokens(store.db):
+        return
+    with store.transaction() as db:
+        if _keeps_clear_tokens(db):  # not done meanwhile by another process opening the index
+            db.execute("ALTER TABLE connect_tokens DROP COLUMN token")
+    store.db.execute("VACUUM")
+    store.checkpoint()
+
+
+def _keeps_clear_tokens(db: sqlite3.Connection) -> bool:
+    return "token" in {column[1] for column in db.execute("PRAGMA table_info(connect_tokens)")}
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def http_url(name: str, value: Any) -> str:
-    """An absolute http(s) URL with a host, or QueryError naming `name`."""
-    url = text_param(name, value)
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
-    except ValueError as exc:
-        raise QueryError(name, value, f"is not a valid URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise QueryError(name, value, "must be an absolute http:// or https:// URL")
-    return url
 
 
 class ConnectTokens:
@@ -76,47 +91,58 @@ class ConnectTokens:
     def create(self, callback_url: str, *, email: str | None = None, first_name: str = "", last_name: str = "",
                source_callback_url: str | None = None, source_sync_all_folders: bool | int = 0,
                source_sync_flags: bool | int = 0, source_raw_file_list: bool | int = 0) -> dict[str, Any]:
-        """`{success, token, resource_url, browser_redirect_url}` for a new one-time token."""
+        """`{success, token, resource_url, browser_redirect_url}` for a new one-time token.
+
+        This is the only time the token is shown: the index keeps its hash only. `resource_url` names
+        the token by its `token_id`; `browser_redirect_url` carries the token, for the person who
+        connects. Both callback URLs must be http(s) URLs of public hosts (QueryError otherwise).
+        """
         self._mx._check_writable()
         if self._account is not None:
             self._account._row()
+        allow_private = self._mx.allow_private_callbacks
         values = {
-            "callback_url": http_url("callback_url", callback_url),
+            "callback_url": callbacks.check_url("callback_url", callback_url, allow_private=allow_private),
             "email": (email_list("email", email) or [None])[0],
             "first_name": name_param("first_name", first_name), "last_name": name_param("last_name", last_name),
             "source_callback_url": None if source_callback_url is None
-            else http_url("source_callback_url", source_callback_url),
+            else callbacks.check_url("source_callback_url", source_callback_url, allow_private=allow_private),
             "source_options": json.dumps({name[len("source_"):]: flag_param(name, value) for name, value in (
                 ("source_sync_all_folders", source_sync_all_folders), ("source_sync_flags", source_sync_flags),
                 ("source_raw_file_list", source_raw_file_list))}),
         }
         token = secrets.token_hex(20)
+        token_hash = _hash(token)
         now = int(self._mx.clock())
         with self._mx.store.transaction() as db:
             self._purge(db, now)
-            db.execute(f"INSERT INTO connect_tokens (token_hash, token, account, created, expires, "
-                       f"{', '.join(values)}) VALUES (?, ?, ?, ?, ?{', ?' * len(values)})",
-                       (_hash(token), token, self._account.id if self._account else None, now,
+            db.execute(f"INSERT INTO connect_tokens (token_hash, account, created, expires, "
+                       f"{', '.join(values)}) VALUES (?, ?, ?, ?{', ?' * len(values)})",
+                       (token_hash, self._account.id if self._account else None, now,
                         now + TOKEN_LIFETIME, *values.values()))
-        return {"success": True, "token": token, "resource_url": self._resource_url(token),
+        return {"success": True, "token": token, "resource_url": self._resource_url(token_hash[:TOKEN_ID_LENGTH]),
                 "browser_redirect_url": f"{self._resource_url(token)}/redeem"}
 
     def list(self) -> list[dict[str, Any]]:
-        """Tokens of this account (made for it, or used to create it), or index-wide every token; oldest first."""
+        """Tokens of this account (made for it, or used to create it), or index-wide every token; oldest first.
+
+        Each is named by its `token_id`, not by the token (which the index does not keep)."""
         self._purge_now()
         where, args = ("WHERE account = ?", (self._account.id,)) if self._account else ("", ())
-        return [self._dict(r) for r in self._mx.store.rows(f"SELECT * FROM connect_tokens {where} ORDER BY created, token",
-                                                   args)]
+        return [self._dict(r) for r in self._mx.store.rows(
+            f"SELECT * FROM connect_tokens {where} ORDER BY created, token_hash", args)]
 
     def get(self, token: str) -> dict[str, Any]:
-        """One token: `{token, email, created, used, expires, callback_url, first_name, last_name, account}`."""
+        """One token, by the token or its `token_id`: `{token_id, email, created, used, expires, callback_url,
+        first_name, last_name, account, resource_url}`. The token itself is never answered back."""
         self._purge_now()
-        return self._dict(self._find(token))
+        return self._dict(self._find(token, by_id=True))
 
     def delete(self, token: str) -> dict[str, bool]:
-        """Forget a token (used or not); an unused one can no longer be redeemed."""
+        """Forget a token (used or not), given the token or its `token_id`; an unused one can no longer be
+        redeemed."""
         self._mx._check_writable()
-        row = self._find(token)
+        row = self._find(token, by_id=True)
         self._mx.store.db.execute("DELETE FROM connect_tokens WHERE token_hash = ?", (row["token_hash"],))
         return {"success": True}
 
@@ -128,9 +154,12 @@ class ConnectTokens:
 
         Everything is checked before anything is created. Answers the used token (its `account`
         filled) with `browser_redirect_url` (the callback URL with `contextio_token`), the sync
-        report and, when a source callback was asked for, how its delivery went.
+        report and, when a source callback was asked for, how its delivery went: the POST is made
+        only to a public address, vetted again now (unless the index allows private callbacks), and
+        a refused or failed delivery does not undo the connection.
         """
         self._mx._check_writable()
+        token = text_param("token", token)  # trimmed, as it is looked up
         row = self._find(token)
         now = int(self._mx.clock())
         if row["used"]:
@@ -170,13 +199,13 @@ class ConnectTokens:
             self._undo(account, source["label"], creating, row)
             raise
         out = self.get(token)
-        out["browser_redirect_url"] = _with_query(row["callback_url"], contextio_token=row["token"])
+        out["browser_redirect_url"] = _with_query(row["callback_url"], contextio_token=token)
         out["sync"] = report.to_dict()
         if row["source_callback_url"]:
-            out["source_callback"] = post_callback(row["source_callback_url"], {
-                "account_id": account.id, "source_label": source["label"], "token": row["token"],
+            out["source_callback"] = callbacks.post(row["source_callback_url"], {
+                "account_id": account.id, "source_label": source["label"], "token": token,
                 "status": account.sources.get(source["label"])["status"], "initial_import_finished": True,
-                "added": report.added, "failed": report.failed})
+                "added": report.added, "failed": report.failed}, allow_private=self._mx.allow_private_callbacks)
         return out
 
     # -- helpers ---------------------------------------------------------------
@@ -195,11 +224,16 @@ class ConnectTokens:
             db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
                        (row["expires"], row["account"], row["token_hash"]))
 
-    def _find(self, token: Any) -> sqlite3.Row:
+    def _find(self, token: Any, *, by_id: bool = False) -> sqlite3.Row:
+        """The row of `token` (with `by_id`, a token_id also names it), of this account if this is one's."""
         token = text_param("token", token)
-        rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
-        row = rows[0] if rows else None
-        if row is None or not hmac.compare_digest(row["token"].encode(), token.encode()):
+        if by_id and _TOKEN_ID.fullmatch(token):
+            rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE substr(token_hash, 1, ?) = ?",
+                                       (TOKEN_ID_LENGTH, token))
+        else:
+            rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
+        row = rows[0] if len(rows) == 1 else None
+        if row is None:
             raise ConnectTokenNotFound(token)
         if self._account is not None and row["account"] != self._account.id:
             raise ConnectTokenNotFound(token)
@@ -213,9 +247,9 @@ class ConnectTokens:
     def _purge(db: sqlite3.Connection, now: int) -> None:
         db.execute("DELETE FROM connect_tokens WHERE used = 0 AND expires <= ?", (now,))
 
-    def _resource_url(self, token: str) -> str:
+    def _resource_url(self, name: str) -> str:
         prefix = f"accounts/{self._account.id}/" if self._account else ""
-        return f"mailindex:{prefix}connect_tokens/{token}"
+        return f"mailindex:{prefix}connect_tokens/{name}"
 
     def _dict(self, r: sqlite3.Row) -> dict[str, Any]:
         account: dict[str, Any] = {}
@@ -227,27 +261,11 @@ class ConnectTokens:
             if info is not None:
                 account = {k: info[k] for k in ("id", "created", "suspended", "email_addresses", "first_name",
                                                 "last_name", "sources")}
-        return {"token": r["token"], "email": r["email"], "created": r["created"], "used": r["used"],
+        token_id = r["token_hash"][:TOKEN_ID_LENGTH]
+        return {"token_id": token_id, "email": r["email"], "created": r["created"], "used": r["used"],
                 "expires": False if r["used"] else r["expires"], "callback_url": r["callback_url"],
                 "first_name": r["first_name"], "last_name": r["last_name"], "account": account,
-                "resource_url": self._resource_url(r["token"])}
-
-
-def post_callback(url: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """POST `payload` as JSON; answers `{url, delivered, status | error}` and never raises."""
-    import http.client  # here, not at the top: they cost every CLI command ~20 ms of start-up
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "mailindex"})
-    try:
-        with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT) as response:  # noqa: S310 (http(s) only)
-            return {"url": url, "delivered": True, "status": response.status}
-    except urllib.error.HTTPError as exc:
-        return {"url": url, "delivered": False, "status": exc.code, "error": str(exc.reason)}
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        return {"url": url, "delivered": False, "error": f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"}
+                "resource_url": self._resource_url(token_id)}
 
 
 def _with_query(url: str, **params: str) -> str:

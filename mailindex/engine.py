@@ -57,15 +57,19 @@ class MailIndex:
     (the forensics default): every write raises ReadOnlyIndex. `owner` sets
     the default account's addresses, which give the `email` filter and the
     contacts their meaning. `clock` gives the time in Unix seconds (tests
-    inject one).
+    inject one). `allow_private_callbacks=True` lets connect-token callbacks
+    go to loopback, private and other non-public addresses, which are refused
+    otherwise (a token's creator must not make this host call its own network);
+    for tests and trusted local setups, and settable only here.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
                  pm: pluggy.PluginManager | None = None, owner: list[str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, allow_private_callbacks: bool = False) -> None:
         self.path = Path(path).expanduser() if path is not None else default_index_dir()
         self.read_only = read_only
         self.clock = clock
+        self.allow_private_callbacks = allow_private_callbacks
         if read_only and not (self.path / "meta.sqlite").exists():
             raise SourceNotFound(str(self.path), "no index here (a read-only index is never created)")
         if not read_only:
@@ -76,7 +80,7 @@ class MailIndex:
         self.searcher = Searcher(self.tantivy)
         if not read_only:
             contacts.create_tables(self.store.db)
-            self.store.db.executescript(connect_tokens.DDL)
+            connect_tokens.create_tables(self.store)
             ThreadStore(self.store.db)  # creates its tables
         self._accounts: dict[str, Account] = {}
         self._open_sources: dict[tuple[Any, ...], Source] = {}

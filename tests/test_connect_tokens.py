@@ -1,4 +1,7 @@
-"""Connect tokens end to end: a real index, real Maildirs, a real HTTP callback server, an injected clock."""
+"""Connect tokens end to end: a real index, real Maildirs, a real HTTP callback server, an injected clock.
+
+The callback server listens on 127.0.0.1, which an index refuses as a callback address unless it is opened with
+allow_private_callbacks=True: the tests that deliver to it use the `local_mx` fixture, which does."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import hashlib
 import json
 import re
 import socket
+import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +23,7 @@ import pytest
 
 from mailindex import (Account, ConnectTokenNotFound, ConnectTokenUnusable, IndexLocked, MailIndex, QueryError,
                        ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, hookimpl)
-from mailindex.connect_tokens import TOKEN_LIFETIME
+from mailindex.connect_tokens import TOKEN_ID_LENGTH, TOKEN_LIFETIME
 from mailindex.plugins import plugin_manager
 from tests import mail
 
@@ -54,6 +59,15 @@ def clock() -> Clock:
 @pytest.fixture
 def mx(tmp_path: Path, clock: Clock) -> Iterator[MailIndex]:
     index = MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False), clock=clock)
+    yield index
+    index.close()
+
+
+@pytest.fixture
+def local_mx(tmp_path: Path, clock: Clock) -> Iterator[MailIndex]:
+    """An index whose callbacks may reach the tests' server on 127.0.0.1."""
+    index = MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False), clock=clock,
+                      allow_private_callbacks=True)
     yield index
     index.close()
 
@@ -112,6 +126,23 @@ def new_token(resource: Any, **params: Any) -> str:
     return resource.create(params.pop("callback_url", CALLBACK), **params)["token"]
 
 
+def sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_id(token: str) -> str:
+    """How listings name a token: the first hex digits of its SHA-256."""
+    return sha256(token)[:TOKEN_ID_LENGTH]
+
+
+def files_holding(index: Path, text: str) -> list[str]:
+    """Every file under the index directory (SQLite database, WAL, shared memory, Tantivy segments) whose bytes
+    contain `text`, as UTF-8 or as UTF-16."""
+    needles = [text.encode(), text.encode("utf-16-le"), text.encode("utf-16-be")]
+    return sorted(str(f.relative_to(index)) for f in index.rglob("*")
+                  if f.is_file() and any(n in f.read_bytes() for n in needles))
+
+
 def account_ids(mx: MailIndex) -> list[str]:
     return [a["id"] for a in mx.accounts.list()]
 
@@ -130,21 +161,27 @@ def assert_unused(resource: Any, token: str) -> None:
 
 
 # -- 1. lifecycle of an index-wide token ---------------------------------------------
-def test_index_token_lifecycle(mx: MailIndex, clock: Clock, tmp_path: Path, server: CallbackServer) -> None:
+def test_index_token_lifecycle(local_mx: MailIndex, clock: Clock, tmp_path: Path, server: CallbackServer) -> None:
+    mx = local_mx
     answer = mx.connect_tokens.create(callback_url=CALLBACK, source_callback_url=server.url + "/src", **PERSON)
     assert set(answer) == {"success", "token", "resource_url", "browser_redirect_url"}
     assert answer["success"] is True
     token = answer["token"]
     assert re.fullmatch(r"[0-9a-f]{40}", token)
-    assert token in answer["resource_url"] and token in answer["browser_redirect_url"]
+    assert answer["resource_url"] == f"mailindex:connect_tokens/{token_id(token)}"
+    assert answer["browser_redirect_url"] == f"mailindex:connect_tokens/{token}/redeem"
     assert new_token(mx.connect_tokens) != token
 
     before = mx.connect_tokens.get(token)
-    assert before["token"] == token
+    assert set(before) == {"token_id", "email", "created", "used", "expires", "callback_url", "first_name",
+                           "last_name", "account", "resource_url"}
+    assert (before["token_id"], before["resource_url"]) == (token_id(token), answer["resource_url"])
+    assert token not in json.dumps(before)
     assert (before["used"], before["created"], before["expires"], before["account"]) == (0, T0, T0 + DAY, {})
     assert (before["email"], before["first_name"], before["last_name"]) == tuple(PERSON.values())
     assert before["callback_url"] == CALLBACK
-    assert token in [t["token"] for t in mx.connect_tokens.list()]
+    assert token_id(token) in [t["token_id"] for t in mx.connect_tokens.list()]
+    assert token not in json.dumps(mx.connect_tokens.list())
 
     clock.now = T0 + 600
     root = maildir(tmp_path, "inbox", 3)
@@ -163,6 +200,8 @@ def test_index_token_lifecycle(mx: MailIndex, clock: Clock, tmp_path: Path, serv
     redirect = urllib.parse.urlsplit(redeemed["browser_redirect_url"])
     assert redirect._replace(query="").geturl() == "https://app.example/connected"
     assert urllib.parse.parse_qs(redirect.query) == {"step": ["2"], "contextio_token": [token]}
+    ((path, body),) = server.posts
+    assert (path, body["token"]) == ("/src", token)
     after = mx.connect_tokens.get(token)
     for got in (redeemed, after):
         assert (got["used"], got["expires"]) == (T0 + 600, False)
@@ -177,7 +216,8 @@ def test_index_token_lifecycle(mx: MailIndex, clock: Clock, tmp_path: Path, serv
 
 
 # -- 2. the source callback ----------------------------------------------------------
-def test_source_callback_gets_one_post(mx: MailIndex, tmp_path: Path, server: CallbackServer) -> None:
+def test_source_callback_gets_one_post(local_mx: MailIndex, tmp_path: Path, server: CallbackServer) -> None:
+    mx = local_mx
     token = new_token(mx.connect_tokens, source_callback_url=server.url + "/hooks/source")
     redeemed = mx.connect_tokens.redeem(token, maildir(tmp_path, "inbox", 2), label="mine")
     ((path, body),) = server.posts
@@ -187,7 +227,8 @@ def test_source_callback_gets_one_post(mx: MailIndex, tmp_path: Path, server: Ca
     assert (redeemed["source_callback"]["delivered"], redeemed["source_callback"]["status"]) == (True, 200)
 
 
-def test_unreachable_source_callback_does_not_fail_redeem(mx: MailIndex, tmp_path: Path) -> None:
+def test_unreachable_source_callback_does_not_fail_redeem(local_mx: MailIndex, tmp_path: Path) -> None:
+    mx = local_mx
     token = new_token(mx.connect_tokens, source_callback_url=f"http://127.0.0.1:{closed_port()}/cb")
     redeemed = mx.connect_tokens.redeem(token, maildir(tmp_path, "inbox", 2), label="mine")
     assert redeemed["source_callback"]["delivered"] is False
@@ -196,7 +237,8 @@ def test_unreachable_source_callback_does_not_fail_redeem(mx: MailIndex, tmp_pat
     assert account.messages.count() == 2
 
 
-def test_callback_error_status_is_reported(mx: MailIndex, tmp_path: Path, server: CallbackServer) -> None:
+def test_callback_error_status_is_reported(local_mx: MailIndex, tmp_path: Path, server: CallbackServer) -> None:
+    mx = local_mx
     token = new_token(mx.connect_tokens, source_callback_url=server.url + "/status/500")
     redeemed = mx.connect_tokens.redeem(token, maildir(tmp_path, "inbox", 1))
     assert len(server.posts) == 1
@@ -204,8 +246,9 @@ def test_callback_error_status_is_reported(mx: MailIndex, tmp_path: Path, server
     assert mx.connect_tokens.get(token)["used"] == T0
 
 
-def test_garbage_callback_answer_does_not_fail_redeem(mx: MailIndex, tmp_path: Path,
+def test_garbage_callback_answer_does_not_fail_redeem(local_mx: MailIndex, tmp_path: Path,
                                                       server: CallbackServer) -> None:
+    mx = local_mx
     token = new_token(mx.connect_tokens, source_callback_url=server.url + "/garbage")
     redeemed = mx.connect_tokens.redeem(token, maildir(tmp_path, "inbox", 1))
     assert redeemed["source_callback"]["delivered"] is False
@@ -237,7 +280,7 @@ def test_tokens_expire_after_24_hours(mx: MailIndex, clock: Clock, tmp_path: Pat
     assert account_ids(mx) == [account_id]
     with pytest.raises(ConnectTokenNotFound):
         mx.connect_tokens.get(late)
-    assert [t["token"] for t in mx.connect_tokens.list()] == [early]
+    assert [t["token_id"] for t in mx.connect_tokens.list()] == [token_id(early)]
 
     clock.now = T0 + 10 * DAY  # a used token is never purged
     kept = mx.connect_tokens.get(early)
@@ -249,15 +292,16 @@ def test_expired_tokens_are_purged_when_listing(mx: MailIndex, clock: Clock) -> 
     clock.now = T0 + DAY // 2
     young = new_token(mx.connect_tokens)
     clock.now = T0 + DAY
-    assert [t["token"] for t in mx.connect_tokens.list()] == [young]
-    assert mx.store.db.execute("SELECT COUNT(*) FROM connect_tokens WHERE token = ?", (old,)).fetchone() == (0,)
+    assert [t["token_id"] for t in mx.connect_tokens.list()] == [token_id(young)]
+    assert mx.store.db.execute("SELECT COUNT(*) FROM connect_tokens WHERE token_hash = ?",
+                               (sha256(old),)).fetchone() == (0,)
 
 
 # -- 4. account tokens ---------------------------------------------------------------
 def test_account_token_adds_a_second_source(mx: MailIndex, tmp_path: Path) -> None:
     account = owned_account(mx, tmp_path, "home", 2)
     answer = account.connect_tokens.create(CALLBACK)
-    assert answer["resource_url"] == f"mailindex:accounts/{account.id}/connect_tokens/{answer['token']}"
+    assert answer["resource_url"] == f"mailindex:accounts/{account.id}/connect_tokens/{token_id(answer['token'])}"
     assert_unused(account.connect_tokens, answer["token"])
 
     redeemed = account.connect_tokens.redeem(answer["token"], maildir(tmp_path, "work", 3), label="work")
@@ -280,9 +324,11 @@ def test_account_tokens_belong_to_their_account(mx: MailIndex, tmp_path: Path) -
         other.connect_tokens.redeem(token, maildir(tmp_path, "stolen", 1))
     with pytest.raises(ConnectTokenNotFound):
         other.connect_tokens.delete(token)
-    assert [t["token"] for t in mine.connect_tokens.list()] == [token]
+    with pytest.raises(ConnectTokenNotFound):
+        other.connect_tokens.get(token_id(token))
+    assert [t["token_id"] for t in mine.connect_tokens.list()] == [token_id(token)]
     assert other.connect_tokens.list() == []
-    assert {t["token"] for t in mx.connect_tokens.list()} == {token, index_wide}
+    assert {t["token_id"] for t in mx.connect_tokens.list()} == {token_id(token), token_id(index_wide)}
     assert_unused(mine.connect_tokens, token)
 
 
@@ -441,12 +487,96 @@ def test_read_only_index_reads_tokens_but_changes_nothing(tmp_path: Path, clock:
                 write()
         assert_unused(ro.connect_tokens, unused)
         assert ro.connect_tokens.get(used)["account"]["id"] == account_id
-        assert [t["token"] for t in ro.connect_tokens.list()] == sorted([unused, used])
-        assert [t["token"] for t in ro.account(account_id).connect_tokens.list()] == [used]
+        assert [t["token_id"] for t in ro.connect_tokens.list()] == sorted([token_id(unused), token_id(used)])
+        assert [t["token_id"] for t in ro.account(account_id).connect_tokens.list()] == [token_id(used)]
 
 
-# -- 7. storage --------------------------------------------------------------------------
-def test_tokens_are_looked_up_by_their_sha256(mx: MailIndex) -> None:
-    token = new_token(mx.connect_tokens)
-    rows = mx.store.db.execute("SELECT token_hash FROM connect_tokens WHERE token = ?", (token,)).fetchall()
-    assert rows == [(hashlib.sha256(token.encode()).hexdigest(),)]
+# -- 7. storage: hashes only -------------------------------------------------------------
+# The table as mailindex made it before it kept hashes only: the token itself beside its hash.
+OLD_DDL = """
+CREATE TABLE connect_tokens (
+    token_hash TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    account TEXT,
+    email TEXT,
+    first_name TEXT NOT NULL DEFAULT '',
+    last_name TEXT NOT NULL DEFAULT '',
+    callback_url TEXT NOT NULL,
+    source_callback_url TEXT,
+    source_options TEXT NOT NULL DEFAULT '{}',
+    created INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    expires INTEGER
+);
+"""
+
+
+def columns(db: sqlite3.Connection) -> list[str]:
+    return [c[1] for c in db.execute("PRAGMA table_info(connect_tokens)")]
+
+
+def test_the_index_keeps_no_token(local_mx: MailIndex, tmp_path: Path, server: CallbackServer) -> None:
+    mx, index = local_mx, local_mx.path
+    account = owned_account(mx, tmp_path, "home", 1)
+    unused = new_token(mx.connect_tokens, **PERSON)
+    for_account = new_token(account.connect_tokens)
+    used = new_token(mx.connect_tokens, source_callback_url=server.url + "/src")
+    assert mx.connect_tokens.redeem(used, maildir(tmp_path, "inbox", 2))["source_callback"]["delivered"] is True
+    deleted = new_token(mx.connect_tokens)
+    mx.connect_tokens.delete(deleted)
+
+    assert "token" not in columns(mx.store.db)
+    assert sorted(r[0] for r in mx.store.db.execute("SELECT token_hash FROM connect_tokens")) == \
+        sorted(map(sha256, (unused, for_account, used)))
+    assert {"meta.sqlite", "meta.sqlite-wal", "meta.sqlite-shm", "tantivy"} <= {f.name for f in index.iterdir()}
+    assert files_holding(index, sha256(unused)) != []  # the scan does see what the index stores
+    for token in (unused, for_account, used, deleted):
+        assert files_holding(index, token) == []
+    mx.close()
+    for token in (unused, for_account, used, deleted):
+        assert files_holding(index, token) == []
+
+
+def test_an_old_index_loses_its_clear_tokens(tmp_path: Path, clock: Clock) -> None:
+    index, pm = tmp_path / "idx", plugin_manager(entry_points=False)
+    MailIndex(index, pm=pm, clock=clock).close()
+    kept, purged = "5f3a" * 10, "c0de" * 10  # 40 hex digits, as tokens were
+    with closing(sqlite3.connect(index / "meta.sqlite")) as db:
+        db.execute("PRAGMA secure_delete=OFF")  # as SQLite builds without it left deleted rows' bytes behind
+        db.executescript("DROP TABLE connect_tokens;" + OLD_DDL)
+        for token in (kept, purged):
+            db.execute("INSERT INTO connect_tokens (token_hash, token, callback_url, created, expires) "
+                       "VALUES (?, ?, ?, ?, ?)", (sha256(token), token, CALLBACK, T0, T0 + DAY))
+        db.commit()
+        db.execute("DELETE FROM connect_tokens WHERE token = ?", (purged,))
+        db.commit()
+    assert files_holding(index, kept) == files_holding(index, purged) == ["meta.sqlite"]
+
+    with MailIndex(index, read_only=True, pm=pm, clock=clock) as ro:  # reads it, cannot rewrite it
+        assert ro.connect_tokens.get(kept)["token_id"] == token_id(kept)
+    assert files_holding(index, kept) == ["meta.sqlite"]
+
+    with MailIndex(index, pm=pm, clock=clock) as mx:
+        assert "token" not in columns(mx.store.db)
+        assert (files_holding(index, kept), files_holding(index, purged)) == ([], [])
+        assert [t["token_id"] for t in mx.connect_tokens.list()] == [token_id(kept)]
+        redeemed = mx.connect_tokens.redeem(kept, maildir(tmp_path, "inbox", 2), email=PERSON["email"])
+        assert (redeemed["used"], redeemed["sync"]["added"]) == (T0, 2)
+        assert redeemed["account"]["email_addresses"] == [PERSON["email"]]
+        with pytest.raises(ConnectTokenUnusable):
+            mx.connect_tokens.redeem(kept, maildir(tmp_path, "again", 1))
+    assert (files_holding(index, kept), files_holding(index, purged)) == ([], [])
+
+
+def test_a_token_id_names_a_token_but_cannot_redeem_it(mx: MailIndex, tmp_path: Path) -> None:
+    token = new_token(mx.connect_tokens, **PERSON)
+    assert mx.connect_tokens.get(token_id(token)) == mx.connect_tokens.get(token)
+    with pytest.raises(ConnectTokenNotFound):
+        mx.connect_tokens.redeem(token_id(token), maildir(tmp_path, "inbox", 1))
+    with pytest.raises(ConnectTokenNotFound):
+        mx.connect_tokens.get(sha256(token))  # nor does the whole hash name it
+    assert account_ids(mx) == []
+    assert_unused(mx.connect_tokens, token)
+    assert mx.connect_tokens.delete(token_id(token)) == {"success": True}
+    with pytest.raises(ConnectTokenNotFound):
+        mx.connect_tokens.get(token)
