@@ -6,7 +6,8 @@ from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
 from mailindex.engine import MailIndex, default_index_dir
 from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNotFound, ConnectTokenUnusable,
-                              ContactNotFound, IndexLocked, IndexStoreError, IndexVersionError, IntegrityError,
+                              ContactNotFound, IndexClosed, IndexLocked, IndexNotFound, IndexStoreError,
+                              IndexThreadError, IndexVersionError, IntegrityError,
                               MailindexError, MessageNotFound, NotFound, PluginError, QueryError, ReadOnlyIndex,
                               SourceError, SourceFormatError, SourceNotFound, SourceUnavailable,
                               UnsupportedOperation)
@@ -19,8 +20,8 @@ from mailindex.sync import SyncReport
 __all__ = [
     "Account", "AccountNotFound", "Accounts", "ConnectTokenNotFound", "ConnectTokenUnusable", "ConnectTokens",
     "Sources", "SourceUnavailable",
-    "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexLocked",
-    "IndexStoreError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
+    "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexClosed",
+    "IndexLocked", "IndexNotFound", "IndexStoreError", "IndexThreadError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
     "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source",
     "SourceError", "SourceFormatError", "SourceNotFound", "SyncReport", "UnsupportedOperation", "default_index_dir",
     "hookimpl",

@@ -1,4 +1,8 @@
-"""The `mailindex` command: a thin layer over MailIndex. Errors print one line and exit 1."""
+"""The `mailindex` command: a thin layer over MailIndex.
+
+Any error, a bad argument included, prints one line, `mailindex: MESSAGE`, on stderr and exits 1.
+A command that changes nothing opens the index read-only (see `COMMANDS`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 from mailindex.accounts import Account
 from mailindex.engine import MailIndex, default_index_dir
 from mailindex.errors import MailindexError, QueryError
-from mailindex.plugins import list_plugins
+from mailindex.plugins import list_plugins, plugin_manager
 from mailindex.progress import ProgressLine
 from mailindex.query.filters import ADDRESS_PARAMS, TIME_PARAMS
 from mailindex.sources.base import FLAG_NAMES
@@ -61,15 +65,47 @@ def _includes(a: argparse.Namespace) -> dict[str, Any]:
             "include_source": int(a.include_source)}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors follow the convention: one line and exit 1 (not usage text and exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise MailindexError(f"{message} (see {self.prog} --help)")
+
+
+# Arguments that are paths and may be any bytes (Linux paths need not be UTF-8); every other one is text.
+_BYTES_ARGS = ("index", "file")
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """QueryError naming the first argument that is not valid UTF-8 (Python hands such bytes over as
+    lone surrogates, which no later step could encode)."""
+    for name, value in vars(args).items():
+        if name in _BYTES_ARGS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not _is_utf8(item):
+                why = " (source locations are kept as text)" if name == "path" else ""
+                raise QueryError(name.removeprefix("f_"), item, f"is not valid UTF-8{why}")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--index", metavar="DIR", default=argparse.SUPPRESS,
                         help=f"index directory (default: {default_index_dir()})")
     common.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
-                        help="open the index for reading only; any write is refused")
+                        help="open the index read-only even for a command that changes it, which is then "
+                             "refused (a command that changes nothing always opens it read-only)")
     common.add_argument("--account", metavar="ID", default=argparse.SUPPRESS,
                         help="the account to work in (default: the index's default account)")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mailindex", parents=[common], epilog=EPILOG,
         description="Index Maildir, mbox and .eml mail on disk and search it offline (Context.IO 2.0 filters).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -354,6 +390,10 @@ def _body(mx: MailIndex, args: argparse.Namespace) -> None:
         print(f"--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
 
 
+def _source(mx: MailIndex, args: argparse.Namespace) -> None:
+    sys.stdout.buffer.write(_acct(mx, args).messages.source(args.id))
+
+
 def _headers(mx: MailIndex, args: argparse.Namespace) -> None:
     headers = _acct(mx, args).messages.headers(args.id, raw=args.raw)
     if args.json:
@@ -558,37 +598,71 @@ def _append(mx: MailIndex, a: argparse.Namespace) -> None:
     _answer(result, a.json, "added")
 
 
-COMMANDS: dict[str, Callable[[MailIndex, argparse.Namespace], None]] = {
-    "index": _index,
-    "sync": _sync,
-    "accounts": _accounts,
-    "sources": _sources,
-    "connect-tokens": _tokens,
-    "search": _search,
-    "show": lambda mx, a: _print_as(_acct(mx, a).messages.get(a.id, **_includes(a)), a.json, _show),
-    "source": lambda mx, a: sys.stdout.buffer.write(_acct(mx, a).messages.source(a.id)),
-    "body": _body,
-    "headers": _headers,
-    "flags": _flags,
-    "folders": _folders,
-    "copy": lambda mx, a: _answer(_acct(mx, a).messages.copy(a.id, a.dst_folder, a.dst_source,
-                                                             **_flag_values(a, "flag_")), a.json, "copied"),
-    "move": lambda mx, a: _answer(_acct(mx, a).messages.move(a.id, a.dst_folder, a.dst_source,
-                                                             **_flag_values(a, "flag_")), a.json, "moved"),
-    "delete": lambda mx, a: _answer(_acct(mx, a).messages.delete(a.id), a.json, "deleted"),
-    "append": _append,
-    "thread": _thread,
-    "contacts": _contacts,
-    "quarantine": lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "
-                                         f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}"),
-    "plugins": lambda mx, a: _listing(list_plugins(mx.pm), a.json, lambda p: f"{p['name']:<10} "
-                                      f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}"),
+class Command(NamedTuple):
+    """A command's handler, and whether it changes the index or the mail, given its arguments."""
+
+    run: Callable[[MailIndex, argparse.Namespace], None]
+    writes: Callable[[argparse.Namespace], bool]
+
+
+def _always(a: argparse.Namespace) -> bool:
+    return True
+
+
+def _never(a: argparse.Namespace) -> bool:
+    return False
+
+
+def _action_writes(a: argparse.Namespace) -> bool:
+    return (a.action or "list") not in ("list", "get")
+
+
+# Every command, and whether it writes: one that does opens the index for writing (and makes it where
+# there is none); any other opens it read-only, which makes nothing, writes nothing and refuses writes:
+# on a directory with no index it fails with "no index at DIR".
+COMMANDS: dict[str, Command] = {
+    "index": Command(_index, _always),
+    "sync": Command(_sync, _always),
+    "accounts": Command(_accounts, _action_writes),
+    "sources": Command(_sources, _action_writes),
+    "connect-tokens": Command(_tokens, _action_writes),
+    "search": Command(_search, _never),
+    "show": Command(lambda mx, a: _print_as(_acct(mx, a).messages.get(a.id, **_includes(a)), a.json, _show),
+                    _never),
+    "source": Command(_source, _never),
+    "body": Command(_body, _never),
+    "headers": Command(_headers, _never),
+    "flags": Command(_flags, lambda a: bool(_flag_values(a, ""))),
+    "folders": Command(_folders, lambda a: bool(a.set or a.add or a.remove)),
+    "copy": Command(lambda mx, a: _answer(_acct(mx, a).messages.copy(a.id, a.dst_folder, a.dst_source,
+                                                                     **_flag_values(a, "flag_")), a.json, "copied"),
+                    _always),
+    "move": Command(lambda mx, a: _answer(_acct(mx, a).messages.move(a.id, a.dst_folder, a.dst_source,
+                                                                     **_flag_values(a, "flag_")), a.json, "moved"),
+                    _always),
+    "delete": Command(lambda mx, a: _answer(_acct(mx, a).messages.delete(a.id), a.json, "deleted"), _always),
+    "append": Command(_append, _always),
+    "thread": Command(_thread, _never),
+    "contacts": Command(_contacts, _never),
+    "quarantine": Command(lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "
+                                                 f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}"),
+                          _never),
 }
 
 
+def _plugins(a: argparse.Namespace) -> None:
+    _listing(list_plugins(plugin_manager()), a.json, lambda p: f"{p['name']:<10} "
+             f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
+
+
 def run(args: argparse.Namespace) -> int:
-    with MailIndex(getattr(args, "index", None), read_only=getattr(args, "read_only", False)) as mx:
-        COMMANDS[args.command](mx, args)
+    if args.command == "plugins":  # the installed backends: no index involved
+        _plugins(args)
+        return 0
+    command = COMMANDS[args.command]
+    read_only = getattr(args, "read_only", False) or not command.writes(args)
+    with MailIndex(getattr(args, "index", None), read_only=read_only) as mx:
+        command.run(mx, args)
     return 0
 
 
@@ -613,11 +687,12 @@ def _show(m: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+        _check_text(args)
         return run(args)
     except MailindexError as exc:
-        print(f"mailindex: error: {exc}", file=sys.stderr)
+        print("mailindex:", " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever a server said
         return 1
     except KeyboardInterrupt:
         print("mailindex: interrupted", file=sys.stderr)

@@ -15,8 +15,8 @@ from mailindex import connect_tokens, contacts
 from mailindex.accounts import Account, Accounts, check_account_id
 from mailindex.connect_tokens import ConnectTokens
 from mailindex.contacts import Contacts
-from mailindex.errors import (AccountNotFound, ConcurrentChange, ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound,
-                              SourceUnavailable)
+from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, QueryError, ReadOnlyIndex, SourceError,
+                              SourceFormatError, SourceNotFound, SourceUnavailable)
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
@@ -53,8 +53,23 @@ class MailIndex:
 
     `mx.messages`, `mx.contacts`, `add_source`, `sources` and `source` are
     those of the default account, which the index makes the first time one
-    is needed. `read_only=True` opens an existing index for reading only
-    (the forensics default): every write raises ReadOnlyIndex. `owner` sets
+    is needed.
+
+    By default the index is opened for reading and writing, and made if it
+    is not there (its directory 0700, its files 0600: they hold addresses,
+    hashes and mail metadata; an existing index keeps its modes).
+    `read_only=True` is the forensic mode, which the `mailindex` command
+    uses for every command that changes nothing: the index must exist
+    (IndexNotFound otherwise, and nothing is created), nothing in its
+    directory is written, created or touched (no SQLite -wal/-shm, no Tantivy
+    lock file, no timestamp), also on a copy or medium the user cannot write,
+    and every write raises ReadOnlyIndex before any mail is touched.
+
+    A MailIndex belongs to the thread that opened it: used from another
+    thread it raises IndexThreadError (open one MailIndex per thread; they
+    may share a directory). After close() every use raises IndexClosed.
+
+    `owner` sets
     the default account's addresses, which give the `email` filter and the
     contacts their meaning. `clock` gives the time in Unix seconds (tests
     inject one). `allow_private_callbacks=True` lets connect-token callbacks
@@ -70,13 +85,23 @@ class MailIndex:
         self.read_only = read_only
         self.clock = clock
         self.allow_private_callbacks = allow_private_callbacks
-        if read_only and not (self.path / "meta.sqlite").exists():
-            raise SourceNotFound(str(self.path), "no index here (a read-only index is never created)")
-        if not read_only:
-            self.path.mkdir(parents=True, exist_ok=True)
+        if read_only:
+            if not (self.path / "meta.sqlite").is_file():
+                raise IndexNotFound(str(self.path))
+        else:
+            try:
+                str(self.path).encode("utf-8")
+            except UnicodeEncodeError:  # checked before anything is made there
+                raise QueryError("path", str(self.path), "is not valid UTF-8: Tantivy writes an index only at a "
+                                 "UTF-8 path (read_only=True reads one anywhere)") from None
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._pm = pm
         self.store = Store(self.path / "meta.sqlite", read_only=read_only)
-        self.tantivy = TantivyIndex(self.path / "tantivy", read_only=read_only)
+        try:
+            self.tantivy = TantivyIndex(self.path / "tantivy", read_only=read_only, file_mode=self.store.file_mode)
+        except BaseException:
+            self.store.close()  # a failed open leaves nothing open
+            raise
         self.searcher = Searcher(self.tantivy)
         if not read_only:
             contacts.create_tables(self.store.db)
@@ -105,11 +130,18 @@ class MailIndex:
         self.close()
 
     def close(self) -> None:
-        """Close open sources (an IMAP connection) and the metadata store; the index stays on disk."""
+        """Close open sources (an IMAP connection), the metadata store and the search index; the index
+        stays on disk. Closing again does nothing; any other use afterwards raises IndexClosed."""
+        if self.store.closed:
+            return
+        self.store.check()  # IndexThreadError from another thread, before anything is closed
         for src in self._open_sources.values():
             src.close()
         self._open_sources.clear()
-        self.store.close()
+        try:
+            self.store.close()
+        finally:
+            self.tantivy.close()
 
     def _check_writable(self) -> None:
         if self.read_only:

@@ -9,8 +9,12 @@
     │   ├── SourceUnavailable     disabled, or its account suspended: not synced
     │   └── UnsupportedOperation  the backend cannot do this live operation (flags on .eml files)
     ├── IndexStoreError       tantivy/sqlite3 failures, translated at the boundary
+    │   ├── IndexNotFound         no index in that directory (read-only opens never create one); a LookupError
     │   ├── IndexLocked           another writer holds the index
-    │   └── IndexVersionError     built by an incompatible schema version
+    │   ├── IndexVersionError     built by an incompatible schema version
+    │   ├── ReadOnlyIndex         a write asked of an index opened read-only
+    │   ├── IndexClosed           the MailIndex was closed
+    │   └── IndexThreadError      the MailIndex is used from a thread other than the one that opened it
     ├── NotFound              .ident; also a LookupError
     │   ├── MessageNotFound       no message has this id
     │   ├── ContactNotFound       no message names this address
@@ -25,6 +29,7 @@ Bad mail is data, not an exception: it is recorded with its parse error.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -81,6 +86,22 @@ class IndexVersionError(IndexStoreError):
 
 class ReadOnlyIndex(IndexStoreError):
     """A write was asked of an index opened with read_only=True."""
+
+
+class IndexNotFound(IndexStoreError, LookupError):
+    """No index in this directory; `.path` names it. Read-only opens never create one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no index at {os.fsencode(path).decode('utf-8', 'backslashreplace')}")
+
+
+class IndexClosed(IndexStoreError):
+    """The MailIndex was closed: open it again to go on."""
+
+
+class IndexThreadError(IndexStoreError):
+    """A MailIndex is used from a thread other than the one that opened it: open one per thread."""
 
 
 class NotFound(MailindexError, LookupError):

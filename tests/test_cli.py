@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,42 @@ def test_errors_are_one_line_and_nonzero(indexed: Path, capfd: pytest.CaptureFix
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err and "b'" not in err
 
 
+ROOT = Path(__file__).resolve().parents[1]
+BIG = b"99999999999999999999"  # 20 digits: more than 64 bits
+INDEX, BAD_INDEX = b"<index>", b"<non-UTF-8 index>"
+
+
+# Bytes as a shell hands them over: Python turns those that are not UTF-8 into lone surrogates.
+HOSTILE: list[list[bytes]] = [
+    [b"search", b"--from=\xff"], [b"search", b"--subject", b"caf\xe9"], [b"search", b"--folder=\xff"],
+    [b"search", b"--email=\xff@example.com"], [b"search", b"--source=\xff"], [b"search", b"--file-name=\xff.pdf"],
+    [b"show", b"\xff"], [b"source", b"\xff"], [b"body", b"\xff"], [b"headers", b"\xff"], [b"thread", b"\xff"],
+    [b"contacts", b"--search", b"\xff"], [b"contacts", b"\xff@example.com"], [b"--account", b"\xff", b"search"],
+    [b"accounts", b"get", b"\xff"], [b"sources", b"get", b"\xff"], [b"connect-tokens", b"get", b"\xff"],
+    [b"index", b"/tmp/\xff/mail"], [b"sources", b"add", b"/tmp/\xff/mail"],
+    [b"search", b"--offset", BIG], [b"search", b"--limit", BIG], [b"search", b"--date-after", BIG],
+    [b"search", b"--file-size-min", BIG], [b"thread", b"<a@example.com>", b"--offset", BIG],
+    [b"contacts", b"--offset", BIG], [b"contacts", b"--limit", BIG], [b"contacts", b"--active-before", BIG],
+    [b"contacts", b"--active-after", b"-" + BIG], [b"accounts", b"list", b"--offset", BIG],
+    [b"search", b"--offset", b"ten"], [b"search", b"--limit", b"1e3"], [b"search", b"--\xff"], [b"\xff"],
+    [b"show"], [b"search", b"--sort-order", b"up"], [],
+    [b"--index", BAD_INDEX, b"search"], [b"--index", BAD_INDEX, b"index", b"<maildir>"],
+]
+
+
+@pytest.mark.parametrize("argv", HOSTILE, ids=lambda argv: b" ".join(argv).decode("utf-8", "backslashreplace"))
+def test_hostile_arguments_give_one_line_and_exit_1(indexed: Path, argv: list[bytes]) -> None:
+    bad_index = os.fsencode(indexed.parent) + b"/\xff-idx"
+    given = {INDEX: os.fsencode(indexed), BAD_INDEX: bad_index, b"<maildir>": os.fsencode(indexed.parent / "md")}
+    argv = [given.get(a, a) for a in argv]
+    full = argv if b"--index" in argv else [b"--index", os.fsencode(indexed), *argv]
+    done = subprocess.run([sys.executable, "-m", "mailindex.cli", *full], cwd=ROOT, capture_output=True, timeout=60)
+    err = done.stderr.decode("utf-8", "backslashreplace")
+    assert (done.returncode, done.stdout, err.count("\n"), err[:10]) == (1, b"", 1, "mailindex:"), err
+    assert "Traceback" not in err
+    assert not os.path.lexists(bad_index)  # neither a read nor a refused write made it
+
+
 def test_missing_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--index", str(tmp_path / "idx"), "index", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err
@@ -150,7 +189,10 @@ def test_accounts_sources_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert sorted(m["subject"] for m in _run(index, capsys, *acct, "search")) == \
         ["binned", "home mail", "more work", "work mail"]
     assert _run(index, capsys, *acct, "search", "--source", "home")[0]["subject"] == "home mail"
-    assert _run(index, capsys, "search") == []  # the default account has no sources
+    # A search makes no default account (it writes nothing): none was needed yet, so it names the problem.
+    assert main(["--index", str(index), "search"]) == 1
+    assert capsys.readouterr().err == \
+        "mailindex: account not found: 'default (this index has no default account; name one)'\n"
     _run(index, capsys, *acct, "sources", "update", "work", "--sync-all-folders", "0")
     synced = _run(index, capsys, *acct, "sync", "work")
     assert (synced["removed"], synced["skipped"]) == (1, {"folder left out (sync_all_folders=0)": 1})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mailindex import (IndexLocked, IntegrityError, MailIndex, MessageNotFound, QueryError, ReadOnlyIndex,
                        SourceFormatError, SourceNotFound)
+from mailindex.errors import IndexClosed, IndexNotFound, IndexThreadError
 from mailindex.plugins import plugin_manager
 from tests import mail
 from tests.reference import message_id
@@ -165,8 +168,66 @@ def test_read_only_refuses_writes(tmp_path: Path) -> None:
             ro.sync("p")
         with pytest.raises(ReadOnlyIndex):
             ro.add_source("q", root)
-    with pytest.raises(SourceNotFound):
+    with pytest.raises(IndexNotFound, match="^no index at .*nothing$"):
         MailIndex(tmp_path / "nothing", read_only=True)
+    assert not (tmp_path / "nothing").exists()
+
+
+def _one_message(mx: MailIndex, tmp_path: Path) -> str:
+    mx.index(mail.maildir(tmp_path / "md", {"INBOX": [mail.message("only")]}), "p")
+    return str(mx.messages.list()[0]["message_id"])
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_use_after_close_raises_index_closed(tmp_path: Path, read_only: bool) -> None:
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mid = _one_message(mx, tmp_path)
+    mx = MailIndex(tmp_path / "idx", read_only=read_only, pm=plugin_manager(entry_points=False))
+    account = mx.default_account
+    assert account.messages.count() == 1
+    mx.close()
+    mx.close()  # again: nothing
+    uses: list[Callable[[], object]] = [lambda: mx.messages.list(), lambda: mx.messages.get(mid),
+                                        account.messages.count, account.messages.list, lambda: mx.sync("p"),
+                                        mx.accounts.list]
+    for use in uses:
+        with pytest.raises(IndexClosed, match="^this MailIndex is closed$"):
+            use()
+
+
+def test_use_from_another_thread_raises_index_thread_error(mx: MailIndex, tmp_path: Path) -> None:
+    mid = _one_message(mx, tmp_path)
+    account = mx.default_account
+    raised: list[BaseException | None] = []
+
+    def elsewhere() -> None:
+        for use in (lambda: mx.messages.list(), lambda: mx.messages.source(mid), account.messages.count, mx.close):
+            try:
+                use()
+                raised.append(None)
+            except BaseException as exc:  # noqa: BLE001 (what was raised is the finding)
+                raised.append(exc)
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert [type(e) for e in raised] == [IndexThreadError] * 4
+    assert str(raised[0]) == "this MailIndex was opened in another thread: open one MailIndex per thread"
+    assert mx.messages.count() == 1  # the refused close closed nothing: still open in its own thread
+
+
+@pytest.mark.parametrize("call,param", [
+    (lambda mx: mx.messages.list(offset=10**20), "offset"),
+    (lambda mx: mx.contacts.list(offset=10**20), "offset"),
+    (lambda mx: mx.contacts.list(active_before=10**20), "active_before"),
+    (lambda mx: mx.contacts.list(active_after=-(10**20)), "active_after"),
+    (lambda mx: mx.accounts.list(offset=10**20), "offset"),
+], ids=["messages offset", "contacts offset", "active_before", "active_after", "accounts offset"])
+def test_integers_beyond_64_bits_are_query_errors(mx: MailIndex, call: Callable[[MailIndex], object],
+                                                  param: str) -> None:
+    with pytest.raises(QueryError) as raised:
+        call(mx)
+    assert raised.value.param == param and "must be at" in raised.value.problem
 
 
 def test_second_writer_gets_a_clear_error(mx: MailIndex, tmp_path: Path) -> None:
@@ -209,3 +270,4 @@ def test_colliding_sort_keys_are_moved_apart(tmp_path: Path, together: bool) -> 
         assert {m["message_id"] for m in mx.messages.list()} == {message_id(first), message_id(second)}
         assert [m["message_id"] for m in mx.messages.list(sort_order="asc")] == \
             [m["message_id"] for m in mx.messages.list()][::-1]
+

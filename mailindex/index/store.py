@@ -5,12 +5,21 @@ it. A batch is written as: intent (SQLite) -> Tantivy commit -> records and
 clearing the intent (one SQLite transaction). After a crash the intent names
 every message whose Tantivy document may disagree with SQLite, and recovery
 rewrites exactly those.
+
+On disk the database is one file at rest: a writer works in WAL mode (readers
+keep answering while it writes) and, the last one out, turns the file back to
+a rollback journal, so that a read-only open takes only shared locks and
+creates no -wal or -shm file (see `Store`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
+import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +28,7 @@ from typing import Any
 import orjson
 import zstandard
 
-from mailindex.errors import IndexStoreError, IndexVersionError
+from mailindex.errors import IndexClosed, IndexStoreError, IndexThreadError, IndexVersionError
 from mailindex.record import Address, Attachment, Record
 from mailindex.index.schema import SCHEMA_VERSION
 
@@ -168,16 +177,43 @@ def decode_record(blob: bytes) -> Record:
     return Record(**data)
 
 
+_WAL = 2  # byte 18 of an SQLite file: 1 for a rollback journal, 2 for a write-ahead log
+_SHM_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # seconds, for a writer's -shm (see _Connection)
+
+
 class Store:
-    """The SQLite half of an index directory. Not thread-safe; one per MailIndex."""
+    """The SQLite half of an index directory; one per MailIndex, used by the thread that opened it.
+
+    A new database file is made 0600 (SQLite gives its -wal, -shm and -journal files the mode of
+    the database file); an existing one keeps its mode.
+
+    Read-only opens write nothing: no file is created and no byte or timestamp changes, also on a
+    medium or a copy the user cannot write. How the file is opened depends on what is beside it:
+    - nothing (the last writer turned the file back to a rollback journal): `mode=ro`, which takes
+      only shared locks, so a writer that starts meanwhile is waited for, not read half-way;
+    - a -wal and a -shm (a writer is at work, or one stopped without closing): `mode=ro` with
+      `readonly_shm=1`, which reads the log through the shared memory without writing to it;
+    - a WAL-mode file without -wal (closed by a mailindex that kept the log mode at rest), or with
+      an empty -wal and no -shm: `immutable=1`, which takes no lock and reads the file alone (the
+      log holds nothing); `mode=ro` would create the -wal and -shm. Run no writer meanwhile.
+    - a -wal with content but no -shm: refused (IndexStoreError). Reading those changes needs the
+      -shm made, a write; open the index for writing once (on a copy of evidence) to fold them in.
+    """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         try:
             if read_only:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                self.db = _connect(_read_only_uri(path), uri=True, isolation_level=None, timeout=30)
+                self.db.read_only = True
             else:
-                self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+                _create_private(path)
+                self.db = _connect(str(path), isolation_level=None, timeout=30)
+        except (sqlite3.Error, OSError) as exc:
+            raise IndexStoreError(f"cannot open the index metadata {path}: {exc}") from exc
+        try:
+            if not read_only:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA foreign_keys=ON")
@@ -185,15 +221,46 @@ class Store:
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             version = self.meta("schema_version")
         except sqlite3.Error as exc:
+            self.db.close()
             raise IndexStoreError(f"cannot open the index metadata {path}: {exc}") from exc
         if version != str(SCHEMA_VERSION):
+            self.db.close()
             raise IndexVersionError(
                 f"{path.parent} was built with index schema {version}; this mailindex reads schema "
                 f"{SCHEMA_VERSION}: rebuild it into a new directory"
             )
 
+    @property
+    def closed(self) -> bool:
+        return self.db.closed
+
+    def check(self) -> None:
+        """IndexClosed once closed; IndexThreadError from a thread other than the one that opened it."""
+        self.db.check()
+
+    @property
+    def file_mode(self) -> int:
+        """The permission bits of the database file, which the index's other files follow."""
+        return self.path.stat().st_mode & 0o777
+
     def close(self) -> None:
-        self.db.close()
+        """Close the connection (again: nothing). A writer that is the last connection turns the file
+        back to a rollback journal, which folds the log in and deletes the -wal and -shm; otherwise
+        it empties the log as far as readers allow, and the last writer out does the rest."""
+        if self.db.closed:
+            return
+        self.db.check()
+        try:
+            if not self.read_only:
+                self.db.execute("PRAGMA busy_timeout = 0")  # another connection is open: it does this when it closes
+                try:
+                    self.db.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.OperationalError:  # that connection is open: the file stays in WAL mode meanwhile
+                    self.checkpoint()  # folds in what no reader still uses
+        except sqlite3.Error as exc:
+            raise IndexStoreError(f"cannot close the index metadata {self.path}: {exc}") from exc
+        finally:
+            self.db.close()
 
     # -- transactions -------------------------------------------------------
     def checkpoint(self) -> None:
@@ -414,6 +481,85 @@ class Store:
             sql, args = sql + " WHERE source_id = ?", (source_id,)
         return [(sid, from_sql(c), from_sql(k), *rest)
                 for sid, c, k, *rest in self.db.execute(sql + " ORDER BY id", args)]
+
+
+def check_use(closed: bool, owner: int) -> None:
+    """IndexClosed once closed; IndexThreadError in a thread other than `owner`, the one that opened it."""
+    if closed:
+        raise IndexClosed("this MailIndex is closed")
+    if threading.get_ident() != owner:
+        raise IndexThreadError("this MailIndex was opened in another thread: open one MailIndex per thread")
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that refuses, with errors of ours, use after close and use from another thread
+    (where sqlite3 raises ProgrammingError)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = threading.get_ident()
+        self.closed = False
+        self.read_only = False
+
+    def check(self) -> None:
+        check_use(self.closed, self.owner)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        self.check()
+        for wait in _SHM_WAITS if self.read_only else ():
+            try:
+                return super().execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                # A writer turning the file to WAL mode makes the -wal, then the -shm, which a reader that
+                # writes nothing cannot make (SQLITE_CANTOPEN meanwhile): it comes within milliseconds.
+                if exc.sqlite_errorname != "SQLITE_CANTOPEN":
+                    raise
+                time.sleep(wait)
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        self.check()
+        return super().executemany(sql, parameters)
+
+    def executescript(self, script: str, /) -> sqlite3.Cursor:
+        self.check()
+        return super().executescript(script)
+
+    def close(self) -> None:
+        self.check()
+        super().close()
+        self.closed = True
+
+
+def _connect(database: str, **kwargs: Any) -> _Connection:
+    return sqlite3.connect(database, factory=_Connection, **kwargs)
+
+
+def _create_private(path: Path) -> None:
+    """Make an empty database file readable by its owner only, unless one is there (SQLite would
+    make it with the umask's mode, 0644 as a rule)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _read_only_uri(path: Path) -> str:
+    """The URI that reads `path` writing nothing, by what lies beside it (see Store)."""
+    where = "file:" + urllib.parse.quote(os.fsencode(path))  # '?', '#' and '%' are URI syntax
+    wal = Path(f"{path}-wal")
+    if Path(f"{path}-shm").exists() and wal.exists():
+        return where + "?mode=ro&readonly_shm=1"
+    if wal.exists() and wal.stat().st_size > 0:
+        raise IndexStoreError(
+            f"{path.parent} holds changes its last writer did not fold in ({wal.name}, without the "
+            f"{path.name}-shm that reading them needs): open it for writing once, on a copy if it is evidence")
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if wal.exists() or (len(header) == 20 and header[18] == _WAL):
+        return where + "?immutable=1"
+    # readonly_shm: should a writer turn the file to WAL mode meanwhile, its -shm is read, not written.
+    return where + "?mode=ro&readonly_shm=1"
 
 
 class _Transaction:

@@ -106,6 +106,10 @@ def flag_param(name: str, value: Any) -> int:
 
 
 def int_param(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer within [lo, hi]; without bounds, within the 64-bit signed range that SQLite and Tantivy
+    take (a larger Python int would raise OverflowError deep inside them)."""
+    lo = -(2**63) if lo is None else lo
+    hi = 2**63 - 1 if hi is None else hi
     if isinstance(value, bool):
         raise QueryError(name, value, "must be an integer")
     if isinstance(value, str):
@@ -115,9 +119,9 @@ def int_param(name: str, value: Any, lo: int | None = None, hi: int | None = Non
             raise QueryError(name, value, "must be an integer") from None
     if not isinstance(value, int):
         raise QueryError(name, value, "must be an integer")
-    if lo is not None and value < lo:
+    if value < lo:
         raise QueryError(name, value, f"must be at least {lo}")
-    if hi is not None and value > hi:
+    if value > hi:
         raise QueryError(name, value, f"must be at most {hi}")
     return value
 
