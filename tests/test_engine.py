@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -271,3 +273,22 @@ def test_colliding_sort_keys_are_moved_apart(tmp_path: Path, together: bool) -> 
         assert [m["message_id"] for m in mx.messages.list(sort_order="asc")] == \
             [m["message_id"] for m in mx.messages.list()][::-1]
 
+
+def test_an_offset_or_limit_past_the_index_answers_nothing_rather_than_aborting(tmp_path: Path) -> None:
+    """Tantivy sizes its result buffer by offset + limit: 10**12 used to abort the process (a failed
+    allocation, SIGABRT); in a child, so that a regression fails this test rather than the whole run."""
+    code = (
+        "import sys\n"
+        "from mailindex import MailIndex\n"
+        "from mailindex.plugins import plugin_manager\n"
+        "from tests import mail\n"
+        "from pathlib import Path\n"
+        "root = mail.maildir(Path(sys.argv[1]) / 'md', {'INBOX': [mail.message('a'), mail.message('b')]})\n"
+        "mx = MailIndex(Path(sys.argv[1]) / 'idx', pm=plugin_manager(entry_points=False))\n"
+        "mx.index(root)\n"
+        "print(len(mx.messages.list(offset=10**12)), len(mx.messages.list(offset=2**63 - 1)),\n"
+        "      len(mx.messages.list(offset=1)), mx.messages.count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "0 0 1 2\n"), done.stderr[-2000:]

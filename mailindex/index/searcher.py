@@ -29,6 +29,10 @@ class Searcher:
         if limit < 1:  # Tantivy panics on limit=0
             raise ValueError("limit must be positive")
         searcher = self._index.searcher()
+        # Tantivy reserves room for offset + limit hits up front: past the number of documents, that is an
+        # allocation that aborts the process (an offset of 10**12), and the answer is the same without it.
+        docs = max(1, searcher.num_docs)
+        limit, offset = min(limit, docs), min(offset, docs)
         try:
             return searcher.search(query, limit=limit, count=count, order_by_field=S.SORT_KEY, offset=offset,
                                    order=Order.Desc if desc else Order.Asc)
