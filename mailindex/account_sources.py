@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailindex.errors import QueryError, SourceNotFound
+from mailindex.errors import QueryError, SourceFormatError, SourceNotFound
 from mailindex.locations import canonical, resource_url, url_password
 from mailindex.query.filters import flag_param
 
@@ -48,7 +48,10 @@ class Sources:
             sync_all_folders: bool | int = 1, sync_flags: bool | int = 0, raw_file_list: bool | int = 0,
             **options: Any) -> dict[str, Any]:
         """Register mail at `location` (its type detected unless given) under `label` (derived from the
-        path when None). Checks everything first and creates nothing on bad input; does not sync."""
+        path when None). Checks everything first and creates nothing on bad input; does not sync.
+
+        A location that holds files but no message (a directory of anything else) is SourceFormatError;
+        an empty Maildir or directory is accepted, as a place to copy mail to."""
         self._mx._check_writable()
         self._account._row()
         if not isinstance(location, (str, os.PathLike)) or not str(location).strip():
@@ -69,6 +72,9 @@ class Sources:
         if password is not None:  # held in memory for this MailIndex, never written to the index
             self._mx.passwords[path] = password
         src = self._mx.open_source(path, type, options)
+        if not src.holds_mail():
+            raise SourceFormatError(path, "holds no mail: none of its files is an RFC 822 message (a header "
+                                          "block naming From, Date, Subject, Message-ID or Received)")
         with self._mx.store.transaction() as db:
             db.execute("INSERT INTO sources (account, label, type, location, options, created, sync_all_folders, "
                        "sync_flags, raw_file_list) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

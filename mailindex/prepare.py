@@ -34,7 +34,7 @@ from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.query.compiler import normalize_folder
 from mailindex.record import Address, Attachment, Record, message_id_for, sha256_hex
-from mailindex.sources.base import Entry, RawMessage, Source
+from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Source
 
 STAGES = ("read", "parse", "encode", "document", "rows")
 # Fault injection for the tests: "STAGE:MARKER" makes every message whose bytes hold MARKER fail at
@@ -172,6 +172,14 @@ def valid_record(record: Record) -> Record:
     return fixed
 
 
+def not_mail(data: bytes) -> str:
+    """The quarantine reason of bytes that are no message (nothing of them is recorded or indexed)."""
+    if not data:
+        return f"{SKIP_NOT_MAIL}: empty"
+    return (f"{SKIP_NOT_MAIL}: {len(data)} bytes without a header block naming From, Date, Subject, "
+            "Message-ID, Received or another mail field")
+
+
 def _minimal(data: bytes, error: str) -> Record:
     """What is recorded of a message a stage failed on: its identity, hash and size, and the error."""
     try:
@@ -229,6 +237,8 @@ def prepare_one(work: Work, source: Source, spec: SourceSpec, fault: Fault = Non
             raise SourceError(spec.location, work.unread)
         data = e.data if e.data is not None else source.read_bytes(e.locator)
         _inject(fault, "read", data)
+        if not source.is_message(e.locator, data):
+            return Prepared(bare, error=not_mail(data))
     except SourceNotFound:
         return Prepared(bare, vanished=True)
     except (SourceError, OSError) as exc:

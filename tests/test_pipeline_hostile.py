@@ -17,9 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailindex import MailIndex, SyncReport
+from mailindex import MailIndex, SourceFormatError, SyncReport
 from mailindex.plugins import plugin_manager
 from mailindex.record import message_id_for
+from mailindex.sources.base import SKIP_NOT_MAIL
+from tests import mail
 from tests.budget import examples
 from tests.raw_mail import (ENVELOPE, ESCAPED_FROM, FORMATS, ClMessage, NamedMessage, Raw, cl_expected, cl_mboxes,
                             eight_bit_messages, huge_header_messages, named_boxes, nested_messages, raw_boxes,
@@ -55,9 +57,10 @@ def utf8(data: bytes) -> bool:
         return False
 
 
-def check_index(mx: MailIndex, report: SyncReport, written: list[bytes]) -> dict[str, bytes]:
+def check_index(mx: MailIndex, report: SyncReport, written: list[bytes], not_mail: int = 0) -> dict[str, bytes]:
     """Every message written is indexed once, quarantined only if indexed, and reads back byte for byte;
-    every answer about it is valid JSON. Returns {message_id: bytes}."""
+    every answer about it is valid JSON; `not_mail` more files, no mail, are quarantined and not indexed.
+    Returns {message_id: bytes}."""
     ids = {message_id_for(data): data for data in written}
     assert len(ids) == len(written), "the generator writes distinct messages"
     assert (report.added, report.updated, report.removed) == (len(ids), 0, 0), report
@@ -65,7 +68,8 @@ def check_index(mx: MailIndex, report: SyncReport, written: list[bytes]) -> dict
     valid_json(quarantine)
     valid_json(report.to_dict())
     assert report.failed == report.quarantined == len(quarantine)
-    assert all(q["indexed"] for q in quarantine), quarantine
+    assert sum(not q["indexed"] for q in quarantine) == not_mail, quarantine
+    assert all(q["error"].startswith(SKIP_NOT_MAIL) for q in quarantine if not q["indexed"]), quarantine
     listed = list(mx.messages.iter())
     valid_json(listed)
     assert sorted(m["message_id"] for m in listed) == sorted(ids)
@@ -169,16 +173,20 @@ def test_file_names_that_are_not_utf8(case: tuple[str, list[NamedMessage]]) -> N
     fmt, box = case
     with tempfile.TemporaryDirectory() as tmp:
         root = write_named(fmt, Path(tmp) / "mail", box)
+        messages = [m for m in box if m.junk is None]
         with MailIndex(Path(tmp) / "idx", pm=plugin_manager(entry_points=False)) as mx:
+            if not messages:
+                with pytest.raises(SourceFormatError):
+                    mx.index(root, "box", type=fmt)
+                return
             report = mx.index(root, "box", type=fmt)
-            check_index(mx, report, [m.data for m in box])
-            assert report.failed == sum(m.junk is not None for m in box)
-            for m in box:
+            check_index(mx, report, [m.data for m in messages], not_mail=len(box) - len(messages))
+            assert report.failed == len(box) - len(messages)
+            for m in messages:
                 mid = message_id_for(m.data)
                 got = mx.messages.get(mid)
-                if m.junk is None:
-                    assert got["subject"] == m.spec.subject
-                    assert got["addresses"]["from"]["email"] == m.spec.sender
+                assert got["subject"] == m.spec.subject
+                assert got["addresses"]["from"]["email"] == m.spec.sender
                 (folder,) = got["folders"]
                 if folder == folder.strip() and not folder.startswith("\\"):  # else no folder= value names it
                     assert mid in found(mx, folder=folder)
@@ -295,6 +303,7 @@ def test_include_source_of_a_latin1_message_gives_its_bytes_as_latin1() -> None:
 
 
 def test_quarantine_names_a_latin1_file_as_valid_text() -> None:
-    with tempfile.TemporaryDirectory() as tmp, _indexed(tmp, {b"caf\xe9.eml": b"no header here\n"}) as mx:
+    files = {b"caf\xe9.eml": b"no header here\n", b"real.eml": mail.message("beside it")}
+    with tempfile.TemporaryDirectory() as tmp, _indexed(tmp, files) as mx:
         [q] = valid_json(mx.quarantine())
         assert (q["key"], q["locator"]["path"]) == ("café.eml", "café.eml"), q

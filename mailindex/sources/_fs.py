@@ -23,14 +23,15 @@ from typing import IO, Any
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER
 from mailindex.killpoints import kill_point
-from mailindex.sources.base import Container, Source
+from mailindex.sources.base import SKIP_METADATA, Container, Source
 
 # A stamp younger than this may still change within the same clock tick
 # (coarse filesystem clocks, cf. CPython mailbox.Maildir._refresh).
 UNSTABLE_WINDOW_NS = 2_000_000_000
 
 BOM = b"\xef\xbb\xbf"
-SNIFF_BYTES = 1024
+SNIFF_BYTES = 1024  # read first; a header block that runs on past it is read on, up to SNIFF_MAX
+SNIFF_MAX = 65536
 
 # Metadata files that live beside mail in common stores (MH, Dovecot,
 # Thunderbird, mbsync, desktop litter). Dotfiles are skipped separately.
@@ -41,8 +42,15 @@ IGNORED_NAMES = frozenset({
 })
 IGNORED_SUFFIXES = (".msf", ".lock", ".lck", ".idx", ".ids", ".sqlite", ".db", ".dat", ".pyc")
 
-# `Name: value` (RFC 5322 field name: printable ASCII except colon), or mbox-ish.
-_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+# `Name: value` (RFC 5322 field name: printable ASCII except colon).
+_HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+# A header block is mail only if it names one of these: `key: value` files (passwd, Debian control,
+# YAML) are header-shaped too.
+MAIL_FIELDS = frozenset({
+    b"from", b"sender", b"to", b"cc", b"bcc", b"reply-to", b"date", b"subject", b"message-id",
+    b"in-reply-to", b"references", b"received", b"return-path", b"delivered-to", b"mime-version",
+    b"content-type",
+})
 
 _MAGIC = (
     (b"\x1f\x8b", "gz"),
@@ -179,15 +187,6 @@ def read_head(path: Path, n: int = SNIFF_BYTES) -> bytes | None:
         return None
 
 
-def read_head_plain(path: Path, n: int = SNIFF_BYTES) -> bytes | None:
-    """The first `n` bytes of a file as stored (no decompression), or None."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return None
-
-
 def strip_leading(head: bytes) -> bytes:
     """Drop a UTF-8 byte-order mark and leading blank lines."""
     if head.startswith(BOM):
@@ -199,18 +198,54 @@ def looks_like_mbox_head(head: bytes | None) -> bool:
     return head is not None and strip_leading(head).startswith(b"From ")
 
 
-def looks_like_message_head(head: bytes | None) -> bool:
-    """First bytes of a one-message file: a header line, or a From_ line.
-
-    Lenient on purpose: a non-mail file that slips through just becomes a
-    parse-error record downstream, while a dropped message is lost.
-    """
-    if head is None:
-        return False
+def _head_verdict(head: bytes, complete: bool) -> bool | None:
+    """True if `head` opens with a header block naming a mail field (after an optional From_ line),
+    False if it does not, None if it ends, not `complete`, inside a block that has named none yet."""
     head = strip_leading(head)
-    if b"\x00" in head.split(b"\n", 1)[0]:
-        return False  # binary (an Outlook .msg, an image); mail may hold NULs only later
-    return head.startswith((b"From ", b">From ")) or bool(_HEADER_LINE.match(head))
+    pos = head.find(b"\n") + 1 if head.startswith((b"From ", b">From ")) else 0
+    while True:  # line by line, never splitting all of a large message
+        nl = head.find(b"\n", pos)
+        if nl < 0 and not complete:
+            return None  # the last line may be cut short
+        line = (head[pos:] if nl < 0 else head[pos:nl]).rstrip(b"\r")
+        if not line:
+            return False  # the block (or the data) ended without naming a mail field
+        if line[:1] not in (b" ", b"\t"):  # not a folded line
+            field = _HEADER_LINE.match(line)
+            if field is None:
+                return False
+            if field.group(1).lower() in MAIL_FIELDS:
+                return True
+        if nl < 0:
+            return False
+        pos = nl + 1
+
+
+def looks_like_message(data: bytes | None) -> bool:
+    """Whether the bytes of a message are RFC 822 mail: a header block of `Name: value` lines naming
+    From, Date, Subject, Message-ID, Received or another field of MAIL_FIELDS, possibly after an mbox
+    From_ line. Reads as far as the verdict needs, however long the headers before the first such field."""
+    return data is not None and _head_verdict(data, True) is True
+
+
+def is_message_file(f: IO[bytes]) -> bool:
+    """looks_like_message for a file open at its start, reading no more of it than the verdict needs,
+    and at most SNIFF_MAX: a file not named as mail must name a mail field within that."""
+    head = f.read(SNIFF_BYTES)
+    verdict = _head_verdict(head, len(head) < SNIFF_BYTES)
+    if verdict is None:
+        head += f.read(SNIFF_MAX - len(head))
+        verdict = _head_verdict(head, len(head) < SNIFF_MAX)
+    return verdict is True
+
+
+def looks_like_message_file(path: Path) -> bool:
+    """is_message_file for a path; False if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return is_message_file(f)
+    except OSError:
+        return False
 
 
 def read_file_bytes(path: Path, location: str) -> bytes:
@@ -339,6 +374,25 @@ class TallySource(Source):
 
     def skipped(self, container: str) -> Mapping[str, int]:
         return dict(self._skips.get(container, {}))
+
+    def is_message(self, locator: Mapping[str, Any], data: bytes) -> bool:
+        """A file may be anything, whatever its name or folder: mail only by its bytes."""
+        return looks_like_message(data)
+
+    def holds_mail(self) -> bool:
+        """A message among the listed files, or nothing but store metadata at all (an empty mailbox,
+        to be filled). A tree of other files (say /etc) holds no mail, however header-like its files."""
+        others = False
+        for c in self.containers():
+            for e in self.entries(c.name):
+                try:
+                    if self.is_message(e.locator, self.read_bytes(e.locator)):
+                        return True
+                except SourceError:
+                    pass  # unreadable: not known to be mail
+                others = True
+            others = others or any(n for reason, n in self.skipped(c.name).items() if reason != SKIP_METADATA)
+        return not others
 
     def _tally(self, container: str) -> Counter[str]:
         """A fresh count for the listing of `container` now under way (it replaces the last one)."""

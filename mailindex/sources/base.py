@@ -29,7 +29,7 @@ from mailindex.record import identity_bytes, sha256_hex
 FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
 # Why a listing left a file out (`Source.skipped`): short and stable, the sync stores them.
-SKIP_NOT_MAIL = "not RFC 822"  # its head is not a header line nor a From_ line
+SKIP_NOT_MAIL = "not RFC 822"  # no header block naming a mail field (sources._fs.looks_like_message)
 SKIP_OUTLOOK = "Outlook .msg"  # an OLE2 compound file, or named *.msg
 SKIP_EMPTY = "empty"  # zero bytes, and not named as mail
 SKIP_UNREADABLE = "unreadable"  # reading it raised an OSError
@@ -164,6 +164,16 @@ class Source(ABC):
         return out
 
     batch_reads: ClassVar[bool] = False  # True: the sync reads through read_many, in the main process
+
+    def is_message(self, locator: Mapping[str, Any], data: bytes) -> bool:
+        """Whether the bytes read at `locator` are mail at all; the sync quarantines, unindexed, an
+        entry that is not. Yes by default: a store that frames its messages (an IMAP server) says so."""
+        return True
+
+    def holds_mail(self) -> bool:
+        """False when the location holds something but no message: adding it is refused. Yes by
+        default (a server's mailbox); file backends look."""
+        return True
 
     # -- live operations (only when a caller asks) ---------------------------------
     def folders(self) -> list[Folder]:

@@ -4,11 +4,11 @@ Covers the original Enron layout (``maildir/<user>/<folder>/<n>.``, no
 cur/new), MH folders (numeric names; ``.mh_sequences`` and other dotfiles
 skipped) and ``*.eml`` exports. Every directory is a container and a folder:
 its path relative to the source root ("badeer-r/sent_items"), the root itself
-being "INBOX". A file is a message when its first line looks like a header (``Name:
-value``) or a ``From `` line, or when its name says mail (``*.eml``, MH and
-Enron numbers): then even an empty or broken file is listed and recorded
-with its parse error rather than silently dropped. Every other file is
-counted by `skipped` under its reason (see `_skip_reason`).
+being "INBOX". A file is a message when it opens with a header block naming
+a mail field (From, Date, Subject, Message-ID, Received, ...), possibly after
+a ``From `` line. A file whose name says mail (``*.eml``, MH and Enron
+numbers) but whose bytes are not is quarantined with that reason when read;
+every other file is counted by `skipped` under its reason (see `_skip_reason`).
 
 An entry's key is the file's relative path; its content stamp is
 ``size:mtime_ns`` because, unlike a Maildir, nothing promises these files
@@ -53,11 +53,12 @@ _MAIL_NAME = re.compile(r"(?i)^(\d+\.?|.*\.(eml|mime|rfc822|mbx|msg822))$")
 def _skip_reason(e: os.DirEntry[str]) -> str | None:
     """Why a directory entry that is not a directory is left out; None if it is mail.
 
-    Mail by a name that says so (*.eml, MH and Enron numbers), then listed even
-    when empty or broken so that its error is recorded rather than lost; else
-    by its head. The stat here is the one the entry needs (cached by `e`), and
-    only files not named as mail are opened. Raises FileNotFoundError if `e`
-    vanished since the listing.
+    A file whose name says mail (*.eml, MH and Enron numbers) is listed
+    unopened: its bytes are checked when the sync reads them (`is_message`), and
+    one that is no mail is quarantined under its path, not lost from view. Any
+    other file is mail by its head (`_fs.is_message_file`). The stat here is the
+    one the entry needs (cached by `e`). Raises FileNotFoundError if `e` vanished
+    since the listing.
     """
     if not _fs.is_file(e):
         return SKIP_NOT_A_FILE
@@ -72,14 +73,14 @@ def _skip_reason(e: os.DirEntry[str]) -> str | None:
         if not size:
             return SKIP_EMPTY
         with open(e.path, "rb") as f:
-            head = f.read(_fs.SNIFF_BYTES)
+            if f.read(len(_fs.OLE2_MAGIC)) == _fs.OLE2_MAGIC:
+                return SKIP_OUTLOOK
+            f.seek(0)
+            return None if _fs.is_message_file(f) else SKIP_NOT_MAIL
     except FileNotFoundError:
         raise  # vanished: not a file of the container any more, so not counted
     except OSError:
         return SKIP_UNREADABLE
-    if head.startswith(_fs.OLE2_MAGIC):
-        return SKIP_OUTLOOK
-    return None if _fs.looks_like_message_head(head) else SKIP_NOT_MAIL
 
 
 def _folder(container: str) -> str:
@@ -103,11 +104,10 @@ class EmlSource(_fs.TallySource):
         """Not a Maildir nor mbox, and a message file at `location` or among a sample under it."""
         location = Path(location)
         if location.is_file():
-            return (not MboxSource.looks_like(location)
-                    and _fs.looks_like_message_head(_fs.read_head_plain(location)))
+            return not MboxSource.looks_like(location) and _fs.looks_like_message_file(location)
         if not location.is_dir() or MaildirSource.looks_like(location) or MboxSource.looks_like(location):
             return False
-        return any(_fs.looks_like_message_head(_fs.read_head_plain(p)) for p in _fs.sample_files(location))
+        return any(_fs.looks_like_message_file(p) for p in _fs.sample_files(location))
 
     @property
     def root(self) -> Path:

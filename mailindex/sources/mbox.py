@@ -96,7 +96,7 @@ from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, S
 from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS, symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs, mbox_writer
-from mailindex.sources.base import Container, Entry, Folder, Source
+from mailindex.sources.base import SKIP_METADATA, Container, Entry, Folder, Source
 from mailindex.sources.maildir import MaildirSource
 
 CHUNK = 1 << 20
@@ -855,7 +855,7 @@ class MboxSource(_fs.TallySource):
             head = _fs.read_head(path)
             if _fs.looks_like_mbox_head(head):
                 mbox += 1
-            elif _fs.looks_like_message_head(head):
+            elif _fs.looks_like_message(head):
                 mail += 1
         return mbox > 0 and mbox >= mail
 
@@ -1053,6 +1053,18 @@ class MboxSource(_fs.TallySource):
             return _fs.read_file_bytes(_fs.resolve_locator_path(self.root, locator.get("path"), where), where)
         raw = self._read_raw(locator)
         return unescape(raw) if locator.get("escaped") else raw
+
+    def holds_mail(self) -> bool:
+        """As for every file source; a tree without any container file charges its other files to no
+        container, so they are looked at here: such a tree holds mail only if it holds nothing else."""
+        tree = list(self._tree())
+        if not any(files for files, _skips in tree):
+            return not any(n for _files, skips in tree for reason, n in skips.items() if reason != SKIP_METADATA)
+        return super().holds_mail()
+
+    def is_message(self, locator: Mapping[str, Any], data: bytes) -> bool:
+        """A message of an mbox file is mail by its From_ line; a one-message file of the tree by its bytes."""
+        return not locator.get("whole") or _fs.looks_like_message(data)
 
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
         if locator.get("whole"):
