@@ -67,6 +67,10 @@ class Sources:
                                              "letter or digit (and not \"0\", which names the first source)")
         elif label in taken:
             raise QueryError("label", label, "this account already has a source with this label")
+        options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+        for name, value in options.items():  # stored as JSON, and handed to the backend as given
+            if value is not None and not isinstance(value, (str, int, float)):
+                raise QueryError(name, value, "a backend option must be a string, a number or a boolean")
         password = options.pop("password", None) or url_password(location)
         path = canonical(location)
         if password is not None:  # held in memory for this MailIndex, never written to the index

@@ -284,7 +284,7 @@ def _option_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="1: list signature images and other small inline images in files (default 0)")
     if not prefix:
         p.add_argument("--option", metavar="KEY=VALUE", action="append", default=[],
-                       help="a backend option, e.g. ssl=0 or password_env=VAR for imap:// (repeatable)")
+                       help="a backend option, e.g. tls=ssl|starttls|none or password_env=VAR for imap:// (repeatable)")
 
 
 def _sources_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from mailindex.live import LiveOperations
 from mailindex.locations import resource_url
 from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
-from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
+from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params, text_param
 from mailindex.record import sha256_hex
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 from mailindex.threads import ThreadStore, flatten, jwz_tree
@@ -163,9 +163,8 @@ class Messages:
         return ThreadStore(self._mx.store.db)
 
     def _find(self, message_id: str) -> tuple[int, str, int, bytes]:
-        if not isinstance(message_id, str) or not message_id.strip():
-            raise QueryError("message_id", message_id, "must be a non-empty string")
-        row = self._mx.store.find_message(message_id.strip(), self._account.id)
+        message_id = text_param("message_id", message_id)
+        row = self._mx.store.find_message(message_id, self._account.id)
         if row is None:
             raise MessageNotFound(message_id)
         return row

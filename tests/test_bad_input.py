@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailindex import MailIndex
+from mailindex import MailIndex, QueryError
 from mailindex.plugins import plugin_manager
 from mailindex.sources.base import SKIP_NOT_MAIL
 from tests import mail
@@ -131,3 +131,35 @@ def test_unreadable_file_is_recorded_and_the_rest_ingests(tmp_path: Path) -> Non
         assert mx.messages.count() == 3
         assert [q["indexed"] for q in mx.quarantine()] == [False]
 
+
+NOT_UTF8 = "caf\udce9"  # how Python decodes the Latin-1 bytes b"caf\xe9" taken as UTF-8 (surrogateescape)
+
+
+def test_text_that_is_not_unicode_is_one_query_error_naming_the_parameter(tmp_path: Path) -> None:
+    root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("one")]})
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mx.index(root, "md")
+        calls = {
+            "subject": lambda: mx.messages.list(subject=NOT_UTF8),
+            "folder": lambda: mx.messages.count(folder=NOT_UTF8),
+            "email": lambda: mx.messages.list(email=f"{NOT_UTF8}@example.com"),
+            "from": lambda: mx.messages.list(**{"from": f"{NOT_UTF8}@example.com"}),
+            "message_id": lambda: mx.messages.get(NOT_UTF8),
+            "search": lambda: mx.contacts.list(search=NOT_UTF8),
+            "first_name": lambda: mx.accounts.create(email="ann@example.com", first_name=NOT_UTF8),
+        }
+        for param, call in calls.items():
+            with pytest.raises(QueryError) as raised:
+                call()
+            assert raised.value.param == param and "not valid Unicode" in str(raised.value), param
+        assert [a["email_addresses"] for a in mx.accounts.list()] == [[]]  # the failed create made nothing
+
+
+def test_a_backend_option_is_stored_as_given_or_refused(tmp_path: Path) -> None:
+    root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("one")]})
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        assert mx.add_source("md", root, note=tmp_path / "notes.txt")["options"] == {"note": str(tmp_path / "notes.txt")}
+        with pytest.raises(QueryError) as raised:
+            mx.add_source("other", root, hook=object())
+        assert raised.value.param == "hook"
+        assert [s["label"] for s in mx.sources()] == ["md"]

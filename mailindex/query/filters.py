@@ -66,9 +66,21 @@ class Include:
     thread_size: bool = False
 
 
-def text_param(name: str, value: Any) -> str:
+def string_param(name: str, value: Any) -> str:
+    """A str that is valid Unicode: a lone surrogate (bytes that were not UTF-8, decoded with
+    surrogateescape) can match nothing the index holds, and SQLite and Tantivy would refuse it raw."""
     if not isinstance(value, str):
         raise QueryError(name, value, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QueryError(name, value, f"is not valid Unicode text (U+{ord(value[exc.start]):04X} at "
+                                      f"position {exc.start}: bytes that were not UTF-8)") from None
+    return value
+
+
+def text_param(name: str, value: Any) -> str:
+    value = string_param(name, value)
     if not value.strip():
         raise QueryError(name, value, "must not be empty")
     return value.strip()
@@ -76,8 +88,7 @@ def text_param(name: str, value: Any) -> str:
 
 def name_param(name: str, value: Any, longest: int = 200) -> str:
     """A person's name (may be empty), trimmed."""
-    if not isinstance(value, str):
-        raise QueryError(name, value, "must be a string")
+    value = string_param(name, value)
     if len(value) > longest:
         raise QueryError(name, value[:20] + "…", f"must be at most {longest} characters")
     return value.strip()
@@ -90,9 +101,7 @@ def email_list(name: str, value: str | Iterable[str] | None) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     out: list[str] = []
     for item in items:
-        if not isinstance(item, str):
-            raise QueryError(name, item, "must be a string")
-        address = item.strip().lower()
+        address = string_param(name, item).strip().lower()
         if not _EMAIL.match(address):
             raise QueryError(name, item, "is not an email address")
         if address not in out:
