@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.realmail import measure
+from mailindex.sources.base import SKIP_NOT_MAIL
 
 ENV = "MAILINDEX_REAL_CORPORA"
 LARGE = ["btrfs", "usrp", "i2c.mbox", "enron/maildir", "rmbox", "spamassassin"]
@@ -28,6 +29,8 @@ def test_a_large_real_corpus_indexes_without_abort_and_agrees(tmp_path: Path, na
     if not path.exists():
         pytest.skip(f"real corpora absent: {path} is not there")
     row = measure(path, tmp_path / "idx", None)
-    assert (row["aborted"], row["error"], row["read_error"]) == (0, None, None)
+    assert (row["aborted"], row["error"], row["read_error"]) == (0, "", "")
+    # No message file of a real archive is taken for a file that is no mail.
+    assert not any(reason.startswith(SKIP_NOT_MAIL) for reason in row["quarantined"]), row["quarantined"]
     assert row["count_equals_listed"] is True
     assert 0 < row["count"] <= row["messages"]  # copies of one message are one message
