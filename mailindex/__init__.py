@@ -1,10 +1,12 @@
 """mailindex: make mailboxes on disk searchable offline (Context.IO 2.0 message API)."""
 
-from mailindex.account_sources import Sources
-from mailindex.accounts import Account, Accounts
-from mailindex.connect_tokens import ConnectTokens
-from mailindex.contacts import Contacts
-from mailindex.engine import MailIndex, default_index_dir
+from mailindex.api.accounts import Accounts
+from mailindex.api.connect_tokens import ConnectTokens
+from mailindex.api.contacts import Contacts
+from mailindex.api.messages import Messages
+from mailindex.api.sources import Sources
+from mailindex.app import Account, MailIndex
+from mailindex.engine import default_index_dir
 from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNotFound, ConnectTokenUnusable,
                               ContactNotFound, IndexClosed, IndexLocked, IndexNotFound, IndexStoreError,
                               IndexThreadError, IndexVersionError, IntegrityError,
@@ -12,7 +14,6 @@ from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNot
                               SourceError, SourceFormatError, SourceNotFound, SourceUnavailable,
                               UnsupportedOperation)
 from mailindex.hookspecs import hookimpl
-from mailindex.messages import Messages
 from mailindex.record import Address, Attachment, Record
 from mailindex.sources.base import Container, Entry, RawMessage, Source
 from mailindex.sync import SyncReport

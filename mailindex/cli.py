@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from mailindex.accounts import Account
-from mailindex.engine import MailIndex, default_index_dir
+from mailindex.app import Account
+from mailindex.app import MailIndex
+from mailindex.engine import default_index_dir
 from mailindex.errors import MailindexError, QueryError
 from mailindex.plugins import list_plugins, plugin_manager
 from mailindex.progress import ProgressLine

@@ -1,9 +1,15 @@
-"""MailIndex: an index directory, its accounts and syncing; the resources hang off it."""
+"""The engine: one index directory's store, Tantivy index, searcher and backends, and syncing.
+
+Everything the Context.IO resources (`mailindex.api`) do goes through an
+`Engine`'s public methods; the engine knows no resource. It reads what a sync
+needs of an account (its owners, whether it is suspended) from the store.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -11,26 +17,24 @@ from typing import Any
 
 import pluggy
 
-from mailindex import connect_tokens, contacts
-from mailindex.accounts import Account, Accounts, check_account_id
-from mailindex.connect_tokens import ConnectTokens
-from mailindex.contacts import Contacts
-from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, QueryError, ReadOnlyIndex, SourceError,
-                              SourceFormatError, SourceNotFound, SourceUnavailable)
+from mailindex.index import contacts
+from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, MessageNotFound, QueryError,
+                              ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
+from mailindex.index import tables
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
 from mailindex.locations import is_url
-from mailindex.messages import Messages
 from mailindex.parse_headers import valid_text
 from mailindex.plugins import plugin_manager
+from mailindex.query.filters import text_param
 from mailindex.sources.base import Source
 from mailindex.sync import Progress, SourceSync, SyncReport, repair
-from mailindex.threads import ThreadStore
-
 
 # A sync sets the status it finds, unless someone disabled the source meanwhile (another process may have).
 _SYNC_STATUS = "CASE WHEN status IN ('DISABLED', 'TEMP_DISABLED') THEN status ELSE '{}' END"
+
+MessageRow = tuple[int, str, int, bytes]  # (messages.id, message_id, date_indexed, record blob)
 
 
 def default_index_dir() -> Path:
@@ -41,46 +45,13 @@ def default_index_dir() -> Path:
     return Path(base) / "mailindex"
 
 
-class MailIndex:
-    """A persistent, searchable index of mail, held by accounts that own sources.
-
-    >>> mx = MailIndex("./idx")                     # opens, or creates on first use
-    >>> mx.add_source("personal", "~/Maildir")      # into the default account; maildir | mbox | eml tree
-    >>> mx.sync("personal").added
-    >>> mx.messages.list(**{"from": "alice@example.com"}, limit=10)
-    >>> acct = mx.accounts.create(email="bob@example.com")   # more accounts, each with its own sources
-    >>> mx.account(acct["id"]).messages.count()
-
-    `mx.messages`, `mx.contacts`, `add_source`, `sources` and `source` are
-    those of the default account, which the index makes the first time one
-    is needed.
-
-    By default the index is opened for reading and writing, and made if it
-    is not there (its directory 0700, its files 0600: they hold addresses,
-    hashes and mail metadata; an existing index keeps its modes).
-    `read_only=True` is the forensic mode, which the `mailindex` command
-    uses for every command that changes nothing: the index must exist
-    (IndexNotFound otherwise, and nothing is created), nothing in its
-    directory is written, created or touched (no SQLite -wal/-shm, no Tantivy
-    lock file, no timestamp), also on a copy or medium the user cannot write,
-    and every write raises ReadOnlyIndex before any mail is touched.
-
-    A MailIndex belongs to the thread that opened it: used from another
-    thread it raises IndexThreadError (open one MailIndex per thread; they
-    may share a directory). After close() every use raises IndexClosed.
-
-    `owner` sets
-    the default account's addresses, which give the `email` filter and the
-    contacts their meaning. `clock` gives the time in Unix seconds (tests
-    inject one). `allow_private_callbacks=True` lets connect-token callbacks
-    go to loopback, private and other non-public addresses, which are refused
-    otherwise (a token's creator must not make this host call its own network);
-    for tests and trusted local setups, and settable only here.
-    """
+class Engine:
+    """An open index directory: its store (SQLite), Tantivy index and searcher, its backends, and the
+    sync of its sources. See `mailindex.MailIndex` for the modes (`read_only`) and the thread rule."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-                 pm: pluggy.PluginManager | None = None, owner: list[str] | None = None,
-                 clock: Callable[[], float] = time.time, allow_private_callbacks: bool = False) -> None:
+                 pm: pluggy.PluginManager | None = None, clock: Callable[[], float] = time.time,
+                 allow_private_callbacks: bool = False) -> None:
         self.path = Path(path).expanduser() if path is not None else default_index_dir()
         self.read_only = read_only
         self.clock = clock
@@ -104,17 +75,9 @@ class MailIndex:
             raise
         self.searcher = Searcher(self.tantivy)
         if not read_only:
-            contacts.create_tables(self.store.db)
-            connect_tokens.create_tables(self.store)
-            ThreadStore(self.store.db)  # creates its tables
-        self._accounts: dict[str, Account] = {}
+            tables.create_tables(self.store)
         self._open_sources: dict[tuple[Any, ...], Source] = {}
         self.passwords: dict[str, str] = {}  # location -> password given by the caller; kept in memory only
-        self.accounts = Accounts(self)
-        self.connect_tokens = ConnectTokens(self)
-        if owner is not None:
-            self._check_writable()
-            self.accounts.update(self.default_account.id, email_addresses=owner)
 
     @property
     def pm(self) -> pluggy.PluginManager:
@@ -123,15 +86,8 @@ class MailIndex:
             self._pm = plugin_manager()
         return self._pm
 
-    def __enter__(self) -> "MailIndex":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
-        """Close open sources (an IMAP connection), the metadata store and the search index; the index
-        stays on disk. Closing again does nothing; any other use afterwards raises IndexClosed."""
+        """Close open sources, the store and the search index. Closing again does nothing."""
         if self.store.closed:
             return
         self.store.check()  # IndexThreadError from another thread, before anything is closed
@@ -143,47 +99,32 @@ class MailIndex:
         finally:
             self.tantivy.close()
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
+        """ReadOnlyIndex if the index was opened read-only."""
         if self.read_only:
             raise ReadOnlyIndex(f"{self.path} was opened read-only")
 
-    # -- accounts -------------------------------------------------------------
-    def account(self, account_id: str) -> Account:
-        """One account by id; AccountNotFound if none."""
-        account_id = check_account_id(account_id)
-        if account_id not in self._accounts:
-            if not self.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
-                raise AccountNotFound(account_id)
-            self._accounts[account_id] = Account(self, account_id)
-        return self._accounts[account_id]
+    # -- accounts, as a sync needs them -------------------------------------------------
+    def account_row(self, account_id: str) -> sqlite3.Row:
+        """The `accounts` row; AccountNotFound if none."""
+        rows = self.store.rows("SELECT * FROM accounts WHERE id = ?", (account_id,))
+        if not rows:
+            raise AccountNotFound(account_id)
+        return rows[0]
 
-    @property
-    def default_account(self) -> Account:
-        """The account the index makes for you the first time one is needed (again if it was deleted)."""
-        chosen = self.store.meta("default_account")
-        if not chosen or not self.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (chosen,)).fetchone():
-            if self.read_only:
-                raise AccountNotFound("default (this index has no default account; name one)")
-            chosen = self.accounts.create()["id"]
-            self.store.set_meta("default_account", chosen)
-        return self.account(chosen)
+    def owners(self, account_id: str) -> list[str]:
+        """The account's owner addresses, lowercase."""
+        return list(json.loads(self.account_row(account_id)["email_addresses"]))
 
-    @property
-    def messages(self) -> Messages:
-        """The default account's messages."""
-        return self.default_account.messages
+    def find_message(self, account_id: str, message_id: str) -> MessageRow:
+        """A message of the account by message_id, <email_message_id> or gm-<gmail id>; MessageNotFound."""
+        message_id = text_param("message_id", message_id)
+        row = self.store.find_message(message_id, account_id)
+        if row is None:
+            raise MessageNotFound(message_id)
+        return row
 
-    @property
-    def contacts(self) -> Contacts:
-        """The default account's contacts."""
-        return self.default_account.contacts
-
-    @property
-    def owner(self) -> list[str]:
-        """The default account's owner addresses (lowercase)."""
-        return self.default_account.owners
-
-    # -- sources (of the default account) -----------------------------------------
+    # -- backends -----------------------------------------------------------------------
     def open_source(self, location: str | os.PathLike[str], type: str | None = None,
                     options: Mapping[str, Any] | None = None) -> Source:
         """The backend that reads `location` (detected unless `type` is given): a path, or a URL such as
@@ -199,71 +140,59 @@ class MailIndex:
         known = [t for types in self.pm.hook.mailindex_source_types() for t in types]
         if type is not None and type not in known:
             raise SourceFormatError(where, f"unknown source type {type!r}; known: {', '.join(sorted(known))}")
-        src = self.pm.hook.mailindex_open_source(location=where, source_type=type, options=dict(options or {}))
+        src: Source | None = self.pm.hook.mailindex_open_source(location=where, source_type=type,
+                                                                options=dict(options or {}))
         if src is None:
             what = f"not a {type} source" if type else f"not mail that any backend reads ({', '.join(sorted(known))})"
             raise SourceFormatError(where, what)
         return src
 
-    def add_source(self, label: str, location: str | os.PathLike[str], type: str | None = None,
-                   **options: Any) -> dict[str, Any]:
-        """Register a source of the default account under `label`. Does not sync it.
-
-        Takes the options of `Sources.add` (sync_all_folders, sync_flags, raw_file_list, backend options)."""
-        return self.default_account.sources.add(location, label=label, type=type, **options)
-
-    def sources(self) -> list[dict[str, Any]]:
-        """Every source of the default account with its type, location, status and sync state."""
-        return self.default_account.sources.list()
-
-    def source(self, label: str) -> dict[str, Any]:
-        """One source of the default account by label ("0": the first); SourceNotFound if none."""
-        return self.default_account.sources.get(label)
-
-    def _open_row(self, row: Any) -> Source:
-        """The backend of a `sources` row, kept open for this MailIndex's life (one IMAP login, not one per read)."""
+    def open_row(self, row: sqlite3.Row) -> Source:
+        """The backend of a `sources` row, kept open for the engine's life (one IMAP login, not one per read)."""
         key = (row["id"], row["location"], row["type"], row["options"])
         if key not in self._open_sources:
             self._open_sources[key] = self.open_source(row["location"], row["type"], json.loads(row["options"]))
         return self._open_sources[key]
 
-    def _forget_source(self, source_id: int) -> None:
-        for key in [k for k in self._open_sources if k[0] == source_id]:
-            self._open_sources.pop(key).close()
-
-    def _source_for_id(self, source_id: int) -> Source | None:
+    def source_for_id(self, source_id: int) -> Source | None:
+        """The backend of a source by id; None if there is none or it cannot be opened."""
         for row in self.store.source_rows():
             if row["id"] == source_id:
                 try:
-                    return self._open_row(row)
+                    return self.open_row(row)
                 except SourceError:
                     return None
         return None
 
-    # -- syncing --------------------------------------------------------------
+    def _forget_source(self, source_id: int) -> None:
+        for key in [k for k in self._open_sources if k[0] == source_id]:
+            self._open_sources.pop(key).close()
+
+    # -- syncing --------------------------------------------------------------------------
     def writer(self) -> Writer:
         """Take the index's single writer (IndexLocked if another process has it) and repair a crash."""
-        self._check_writable()
+        self.check_writable()
         writer = self.tantivy.writer()
-        repair(self.store, writer, self._source_for_id)
+        repair(self.store, writer, self.source_for_id)
         return writer
 
-    def sync(self, label: str | None = None, *, workers: int | None = None,
-             progress: Progress | None = None) -> SyncReport:
-        """Sync one source of the default account, or (label None) every enabled source of every account."""
-        if label is not None:
-            return self.default_account.sync(label, workers=workers, progress=progress)
-        return self._sync(self.store.source_rows(), workers=workers, progress=progress)
+    def unavailable(self, row: sqlite3.Row) -> str | None:
+        """Why a source may not be synced or changed now (disabled, its account suspended), or None."""
+        if row["status"] in ("DISABLED", "TEMP_DISABLED"):
+            return f"source {row['label']} is {row['status']} (update its status to OK to sync it)"
+        if self.account_row(row["account"])["suspended"]:
+            return f"account {row['account']} is suspended"
+        return None
 
-    def _sync(self, rows: Sequence[Any], *, workers: int | None = None, progress: Progress | None = None,
-              named: bool = False, writer: Writer | None = None) -> SyncReport:
-        """Sync these sources rows. A named one that cannot be synced raises; otherwise the problem is
+    def sync(self, rows: Sequence[sqlite3.Row], *, workers: int | None = None, progress: Progress | None = None,
+             named: bool = False, writer: Writer | None = None) -> SyncReport:
+        """Sync these `sources` rows. A named one that cannot be synced raises; otherwise the problem is
         reported and the others go on. With `writer` (a live operation holds it), that writer is used."""
-        self._check_writable()
+        self.check_writable()
         runnable = []
         total = SyncReport(",".join(r["label"] for r in rows))
         for row in rows:
-            why = self._unavailable(row)
+            why = self.unavailable(row)
             if why and named:
                 raise SourceUnavailable(row["label"], why)
             if why:
@@ -285,7 +214,7 @@ class MailIndex:
             if own_writer:
                 writer.close()
             for account_id in dict.fromkeys(r["account"] for r in runnable):
-                contacts.refresh(self.store.db, account_id, self.account(account_id).owners)
+                contacts.refresh(self.store.db, account_id, self.owners(account_id))
             self.store.checkpoint()
         if named and len(reports) == 1:
             return reports[0]
@@ -296,19 +225,13 @@ class MailIndex:
             total.errors.extend(r.errors)
         return total
 
-    def _unavailable(self, row: Any) -> str | None:
-        if row["status"] in ("DISABLED", "TEMP_DISABLED"):
-            return f"source {row['label']} is {row['status']} (update its status to OK to sync it)"
-        if self.account(row["account"]).suspended:
-            return f"account {row['account']} is suspended"
-        return None
-
-    def _sync_one(self, writer: Writer, row: Any, workers: int | None, progress: Progress | None) -> SyncReport:
+    def _sync_one(self, writer: Writer, row: sqlite3.Row, workers: int | None,
+                  progress: Progress | None) -> SyncReport:
         started = int(self.clock())
         self.store.db.execute("UPDATE sources SET last_sync_start = ? WHERE id = ?", (started, row["id"]))
         try:
-            src = self._open_row(row)
-            report = SourceSync(self.store, writer, row, src, self._source_for_id, self.account(row["account"]).owners,
+            src = self.open_row(row)
+            report = SourceSync(self.store, writer, row, src, self.source_for_id, self.owners(row["account"]),
                                 workers, progress).run()
         except ConcurrentChange:
             raise
@@ -327,24 +250,21 @@ class MailIndex:
                               (row["id"], started, report.seconds, json.dumps(report.to_dict())))
         return report
 
-    def _remove_source(self, row: Any, owners: Sequence[str]) -> SyncReport:
-        """Take a source's messages out of the index, then forget the source."""
+    def remove_source(self, row: sqlite3.Row) -> SyncReport:
+        """Take a source's messages out of the index, then forget the source (mail on disk is never touched)."""
+        owners = self.owners(row["account"])
         writer = self.writer()
         try:
-            report = SourceSync(self.store, writer, row, None, self._source_for_id, owners).remove_all()
+            report = SourceSync(self.store, writer, row, None, self.source_for_id, owners).remove_all()
         finally:
             writer.close()
         with self.store.transaction() as db:
             db.execute("DELETE FROM sync_log WHERE source_id = ?", (row["id"],))
             db.execute("DELETE FROM sources WHERE id = ?", (row["id"],))  # containers, quarantine cascade
+        self._forget_source(row["id"])
         contacts.refresh(self.store.db, row["account"], owners)
         self.store.checkpoint()
         return report
-
-    def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
-              workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
-        """Add `location` to the default account if it is new, then sync it (see `Account.index`)."""
-        return self.default_account.index(location, label, type, workers=workers, progress=progress, **options)
 
     def quarantine(self) -> list[dict[str, Any]]:
         """Messages recorded with an error: account, source, locator, error, and whether they were indexed."""

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from mailindex import contacts
+from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import symbolic_name
 from mailindex.index import schema as S

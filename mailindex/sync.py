@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mailindex import contacts
+from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import synced_folders
 from mailindex.index.store import Store, decode_record, to_sql

@@ -23,7 +23,7 @@ import pytest
 
 from mailindex import (Account, ConnectTokenNotFound, ConnectTokenUnusable, IndexLocked, MailIndex, QueryError,
                        ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, hookimpl)
-from mailindex.connect_tokens import TOKEN_ID_LENGTH, TOKEN_LIFETIME
+from mailindex.api.connect_tokens import TOKEN_ID_LENGTH, TOKEN_LIFETIME
 from mailindex.plugins import plugin_manager
 from tests import mail
 

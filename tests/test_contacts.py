@@ -18,7 +18,7 @@ from tests.strategies import ADDRESSES, OWNER, Spec, mailboxes
 
 
 def expected_contacts(box: list[Spec], owners: list[str]) -> dict[str, dict[str, Any]]:
-    """Every contact's figures, the simple way (see mailindex.contacts for what they mean)."""
+    """Every contact's figures, the simple way (see mailindex.index.contacts for what they mean)."""
     out: dict[str, dict[str, Any]] = {}
     for s in box:
         rcpts = {a.lower() for a in [*s.to, *s.cc, *s.bcc]}

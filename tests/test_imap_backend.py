@@ -54,7 +54,7 @@ def test_sync_lists_folders_and_follows_changes_made_elsewhere(tmp_path: Path, d
     _load(dovecot, messages)
     mx, url = _mx(tmp_path, dovecot)
     assert mx.sync("imap").added == 6
-    src = mx._open_row(mx.default_account.sources.row("imap"))
+    src = mx.engine.open_row(mx.default_account.sources.row("imap"))
     assert {(f.name, f.symbolic_name) for f in src.folders()} >= {("Sent", "\\Sent"), ("Trash", "\\Trash"),
                                                                   ("INBOX", "\\Inbox")}
     assert {m["message_id"] for m in mx.messages.iter()} == {message_id_for(m) for m in messages}
@@ -158,7 +158,7 @@ def test_a_dropped_connection_between_copy_and_delete_keeps_the_message(tmp_path
     _load(dovecot, [data])
     mx, _ = _mx(tmp_path, dovecot)
     mx.sync("imap")
-    src = mx._open_row(mx.default_account.sources.row("imap"))
+    src = mx.engine.open_row(mx.default_account.sources.row("imap"))
     original_delete = type(src).delete
 
     def kill_then_delete(self: object, locator: dict) -> None:

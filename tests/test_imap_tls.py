@@ -113,7 +113,7 @@ def test_tls_with_the_ca_given_indexes_the_mail(tmp_path: Path, tls_dovecot: Dov
     source = mx.source("tls")
     assert source["status"] == "OK" and source["options"]["ca_file"] == str(ca_file)
     # what a later failure would hand out as its connection_log
-    src = mx._open_row(mx.default_account.sources.row("tls"))
+    src = mx.engine.open_row(mx.default_account.sources.row("tls"))
     assert isinstance(src, imap_plugin.ImapSource)
     log = "\n".join(src.conn.log)
     assert "C: LOGIN alice ****" in log

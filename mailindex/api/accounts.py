@@ -1,4 +1,5 @@
-"""Accounts: who owns the mail. An index holds accounts; an account has an owner and sources.
+"""The Context.IO accounts resource: who owns the mail. An index holds accounts; an account has an
+owner and sources.
 
 An account's `email_addresses` are its owner's: they decide what "sent" and
 "received" mean for its contacts and what the `email` filter matches. Its
@@ -9,25 +10,17 @@ is stored once and listed in both.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from mailindex import contacts
-from mailindex.account_sources import SOURCE_STATUSES, Sources
-from mailindex.connect_tokens import ConnectTokens
-from mailindex.contacts import Contacts
-from mailindex.locations import canonical
-from mailindex.errors import AccountNotFound, QueryError
-from mailindex.messages import Messages
+from mailindex.api.sources import SOURCE_STATUSES, Sources
+from mailindex.engine import Engine
+from mailindex.errors import QueryError
+from mailindex.index import contacts
 from mailindex.query.filters import MAX_LIMIT, email_list, flag_param, int_param, name_param, text_param
-from mailindex.sync import Progress, SyncReport
-
-if TYPE_CHECKING:
-    from mailindex.engine import MailIndex
 
 LIST_PARAMS = ("email", "status", "status_ok", "limit", "offset")
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -38,83 +31,20 @@ def new_account_id() -> str:
     return secrets.token_hex(12)
 
 
-class Account:
-    """One account of an index: its messages, contacts, sources and connect tokens.
-
-    >>> acct = mx.accounts.create(email="me@example.com")
-    >>> a = mx.account(acct["id"])
-    >>> a.sources.add("~/Maildir", label="personal"); a.sync()
-    >>> a.messages.list(email="alice@example.com")
-    """
-
-    def __init__(self, mx: "MailIndex", account_id: str) -> None:
-        self.mx, self.id = mx, account_id
-        self.messages = Messages(self)
-        self.contacts = Contacts(self)
-        self.sources = Sources(self)
-        self.connect_tokens = ConnectTokens(mx, self)
-
-    def __repr__(self) -> str:
-        return f"<Account {self.id}>"
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        return self.mx.store.db
-
-    def _row(self) -> sqlite3.Row:
-        rows = self.mx.store.rows("SELECT * FROM accounts WHERE id = ?", (self.id,))
-        if not rows:
-            raise AccountNotFound(self.id)
-        return rows[0]
-
-    @property
-    def owners(self) -> list[str]:
-        """The owner's addresses, lowercase."""
-        return list(json.loads(self._row()["email_addresses"]))
-
-    @property
-    def suspended(self) -> bool:
-        return bool(self._row()["suspended"])
-
-    def info(self) -> dict[str, Any]:
-        """The Context.IO account object."""
-        return account_dicts(self.mx, [self._row()])[0]
-
-    def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
-              workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
-        """Add `location` as a source if it is new (label derived from its name; `options` as for
-        `Sources.add`), then sync it. Indexing the same path again syncs it."""
-        resolved = canonical(location)
-        existing = {r["location"]: r["label"] for r in self.sources.rows()}
-        if label is None:
-            label = existing.get(resolved)
-        if label is None or label not in existing.values():
-            label = self.sources.add(location, label=label, type=type, **options)["label"]
-        elif self.sources.get(label)["location"] != resolved:
-            raise QueryError("source", label, f"this label already names {self.sources.get(label)['location']}")
-        return self.sync(label, workers=workers, progress=progress)
-
-    def sync(self, label: str | None = None, *, workers: int | None = None,
-             progress: Progress | None = None) -> SyncReport:
-        """Sync one source of the account (by label, "0" for the first) or all of its enabled sources."""
-        rows = [self.sources.row(label)] if label is not None else self.sources.rows()
-        return self.mx._sync(rows, workers=workers, progress=progress, named=label is not None)
-
-
 class Accounts:
     """The Context.IO accounts resource of an index."""
 
-    def __init__(self, mx: "MailIndex") -> None:
-        self._mx = mx
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def create(self, email: str | None = None, first_name: str = "", last_name: str = "",
                email_addresses: str | Iterable[str] | None = None) -> dict[str, Any]:
         """A new account, owned by `email` (and any further `email_addresses`); no sources yet."""
-        self._mx._check_writable()
+        self._engine.check_writable()
         addresses = email_list("email", email) + email_list("email_addresses", email_addresses)
         account_id = new_account_id()
-        with self._mx.store.transaction() as db:
-            insert_account(db, account_id, int(self._mx.clock()), list(dict.fromkeys(addresses)),
+        with self._engine.store.transaction() as db:
+            insert_account(db, account_id, int(self._engine.clock()), list(dict.fromkeys(addresses)),
                            name_param("first_name", first_name), name_param("last_name", last_name))
         return self.get(account_id)
 
@@ -141,21 +71,21 @@ class Accounts:
                          "EXISTS (SELECT 1 FROM sources s WHERE s.account = a.id AND s.status != 'OK')")
         limit = int_param("limit", p.get("limit", MAX_LIMIT), 1, MAX_LIMIT)
         offset = int_param("offset", p.get("offset", 0), 0)
-        rows = self._mx.store.rows(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
+        rows = self._engine.store.rows(f"SELECT * FROM accounts a {'WHERE ' + ' AND '.join(where) if where else ''} "
                                    "ORDER BY created, rowid LIMIT ? OFFSET ?", [*args, limit, offset])
-        return account_dicts(self._mx, rows)
+        return account_dicts(self._engine, rows)
 
     def get(self, account_id: str) -> dict[str, Any]:
         """One account object; AccountNotFound if no account has this id."""
-        return self._mx.account(account_id).info()
+        return account_dicts(self._engine, [self._engine.account_row(check_account_id(account_id))])[0]
 
     def update(self, account_id: str, *, first_name: str | None = None, last_name: str | None = None,
                email_addresses: str | Iterable[str] | None = None, suspended: bool | int | None = None,
                ) -> dict[str, Any]:
         """Change names, the owner's addresses (contacts are recounted), or suspension (1 suspends, 0 resumes)."""
-        self._mx._check_writable()
-        account = self._mx.account(account_id)
-        row = account._row()
+        self._engine.check_writable()
+        account_id = check_account_id(account_id)
+        row = self._engine.account_row(account_id)
         changes: dict[str, Any] = {}
         if first_name is not None:
             changes["first_name"] = name_param("first_name", first_name)
@@ -163,20 +93,20 @@ class Accounts:
             changes["last_name"] = name_param("last_name", last_name)
         if suspended is not None:
             flag = flag_param("suspended", suspended)
-            changes["suspended"] = (row["suspended"] or int(self._mx.clock())) if flag else 0
+            changes["suspended"] = (row["suspended"] or int(self._engine.clock())) if flag else 0
         owners = None
         if email_addresses is not None:
             owners = email_list("email_addresses", email_addresses)
             changes["email_addresses"] = json.dumps(owners)
         if changes:
-            with self._mx.store.transaction() as db:
+            with self._engine.store.transaction() as db:
                 db.execute(f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
-                           [*changes.values(), account.id])
+                           [*changes.values(), account_id])
                 if owners is not None and owners != json.loads(row["email_addresses"]):
-                    contacts.mark_all_dirty(db, account.id)  # "sent" and "received" changed meaning
+                    contacts.mark_all_dirty(db, account_id)  # "sent" and "received" changed meaning
             if owners is not None:
-                contacts.refresh(self._mx.store.db, account.id, owners)
-        return account.info()
+                contacts.refresh(self._engine.store.db, account_id, owners)
+        return self.get(account_id)
 
     def suspend(self, account_id: str) -> dict[str, Any]:
         """Stop syncing the account's sources (its messages stay searchable); `update(suspended=0)` resumes."""
@@ -186,17 +116,17 @@ class Accounts:
         """Remove the account, its sources, their messages from the index, its contacts and connect tokens.
 
         Source mail on disk is never touched."""
-        self._mx._check_writable()
-        account = self._mx.account(account_id)
-        account._row()
-        for row in account.sources.rows():
-            account.sources.delete(row["label"])
-        with self._mx.store.transaction() as db:
-            contacts.drop_account(db, account.id)
-            db.execute("DELETE FROM connect_tokens WHERE account = ?", (account.id,))
-            db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-            db.execute("DELETE FROM meta WHERE key = 'default_account' AND value = ?", (account.id,))
-        self._mx._accounts.pop(account.id, None)
+        self._engine.check_writable()
+        account_id = check_account_id(account_id)
+        self._engine.account_row(account_id)
+        sources = Sources(self._engine, account_id)
+        for row in sources.rows():
+            sources.delete(row["label"])
+        with self._engine.store.transaction() as db:
+            contacts.drop_account(db, account_id)
+            db.execute("DELETE FROM connect_tokens WHERE account = ?", (account_id,))
+            db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+            db.execute("DELETE FROM meta WHERE key = 'default_account' AND value = ?", (account_id,))
         return {"success": True}
 
 
@@ -213,18 +143,17 @@ def insert_account(db: sqlite3.Connection, account_id: str, created: int, email_
                (account_id, created, json.dumps(list(email_addresses)), first_name, last_name))
 
 
-def account_dicts(mx: "MailIndex", rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def account_dicts(engine: Engine, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
     """Context.IO account objects for `accounts` rows, with their sources and counts (one query for all)."""
     ids = [r["id"] for r in rows]
-    counts = _counts(mx.store.db, ids) if ids else {}
+    counts = _counts(engine.store.db, ids) if ids else {}
     out = []
     for r in rows:
-        account = mx.account(r["id"])
         nb_messages, nb_files = counts.get(r["id"], (0, 0))
         out.append({
             "id": r["id"], "created": r["created"], "suspended": r["suspended"],
             "email_addresses": json.loads(r["email_addresses"]), "first_name": r["first_name"],
-            "last_name": r["last_name"], "password_expired": 0, "sources": account.sources.list(),
+            "last_name": r["last_name"], "password_expired": 0, "sources": Sources(engine, r["id"]).list(),
             "nb_messages": nb_messages, "nb_files": nb_files, "resource_url": f"mailindex:accounts/{r['id']}",
         })
     return out

@@ -22,60 +22,19 @@ import secrets
 import sqlite3
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mailindex import callbacks
+from mailindex.api.accounts import Accounts
+from mailindex.api.sources import Sources
+from mailindex.engine import Engine
 from mailindex.errors import ConnectTokenNotFound, ConnectTokenUnusable, MailindexError
 from mailindex.query.filters import email_list, flag_param, name_param, text_param
-
-if TYPE_CHECKING:
-    from mailindex.accounts import Account
-    from mailindex.engine import MailIndex
-    from mailindex.index.store import Store
 
 TOKEN_LIFETIME = 24 * 3600  # seconds an unused token lives
 TOKEN_ID_LENGTH = 16  # hex digits of the SHA-256 that name a token in listings: 64 bits, no secret
 _TOKEN_ID = re.compile(f"[0-9a-f]{{{TOKEN_ID_LENGTH}}}")
 SOURCE_OPTIONS = ("source_sync_all_folders", "source_sync_flags", "source_raw_file_list")
-
-DDL = """
-CREATE TABLE IF NOT EXISTS connect_tokens (
-    token_hash TEXT PRIMARY KEY,  -- SHA-256 of the token, never the token itself: what lookups use
-    account TEXT,  -- the account it adds a source to; for a new account, filled when used
-    email TEXT,
-    first_name TEXT NOT NULL DEFAULT '',
-    last_name TEXT NOT NULL DEFAULT '',
-    callback_url TEXT NOT NULL,
-    source_callback_url TEXT,
-    source_options TEXT NOT NULL DEFAULT '{}',
-    created INTEGER NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0,
-    expires INTEGER  -- NULL once used
-);
-"""
-
-
-def create_tables(store: "Store") -> None:
-    """Make the connect_tokens table, and take the clear tokens out of an index made when it kept them.
-
-    Such an index has a `token` column beside `token_hash`. The column is dropped, then the whole
-    file rewritten (VACUUM: no free page, nor the slack of a page, keeps a copy of a token, not even
-    of a token purged long ago) and the write-ahead log truncated. Its tokens stay redeemable: they
-    are looked up by their hash.
-    """
-    store.db.executescript(DDL)
-    if not _keeps_clear_tokens(store.db):
-        return
-    with store.transaction() as db:
-        if _keeps_clear_tokens(db):  # not done meanwhile by another process opening the index
-            db.execute("ALTER TABLE connect_tokens DROP COLUMN token")
-    store.db.execute("VACUUM")
-    store.checkpoint()
-
-
-def _keeps_clear_tokens(db: sqlite3.Connection) -> bool:
-    return "token" in {column[1] for column in db.execute("PRAGMA table_info(connect_tokens)")}
-
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
@@ -85,8 +44,9 @@ class ConnectTokens:
     """The connect_tokens resource: of one account (redeeming adds a source to it), or of the whole
     index (redeeming creates an account)."""
 
-    def __init__(self, mx: "MailIndex", account: "Account | None" = None) -> None:
-        self._mx, self._account = mx, account
+    def __init__(self, engine: Engine, account_id: str | None = None) -> None:
+        self._engine, self._account_id = engine, account_id
+        self._accounts = Accounts(engine)
 
     def create(self, callback_url: str, *, email: str | None = None, first_name: str = "", last_name: str = "",
                source_callback_url: str | None = None, source_sync_all_folders: bool | int = 0,
@@ -97,10 +57,10 @@ class ConnectTokens:
         the token by its `token_id`; `browser_redirect_url` carries the token, for the person who
         connects. Both callback URLs must be http(s) URLs of public hosts (QueryError otherwise).
         """
-        self._mx._check_writable()
-        if self._account is not None:
-            self._account._row()
-        allow_private = self._mx.allow_private_callbacks
+        self._engine.check_writable()
+        if self._account_id is not None:
+            self._engine.account_row(self._account_id)
+        allow_private = self._engine.allow_private_callbacks
         values = {
             "callback_url": callbacks.check_url("callback_url", callback_url, allow_private=allow_private),
             "email": (email_list("email", email) or [None])[0],
@@ -113,12 +73,12 @@ class ConnectTokens:
         }
         token = secrets.token_hex(20)
         token_hash = _hash(token)
-        now = int(self._mx.clock())
-        with self._mx.store.transaction() as db:
+        now = int(self._engine.clock())
+        with self._engine.store.transaction() as db:
             self._purge(db, now)
             db.execute(f"INSERT INTO connect_tokens (token_hash, account, created, expires, "
                        f"{', '.join(values)}) VALUES (?, ?, ?, ?{', ?' * len(values)})",
-                       (token_hash, self._account.id if self._account else None, now,
+                       (token_hash, self._account_id, now,
                         now + TOKEN_LIFETIME, *values.values()))
         return {"success": True, "token": token, "resource_url": self._resource_url(token_hash[:TOKEN_ID_LENGTH]),
                 "browser_redirect_url": f"{self._resource_url(token)}/redeem"}
@@ -128,8 +88,8 @@ class ConnectTokens:
 
         Each is named by its `token_id`, not by the token (which the index does not keep)."""
         self._purge_now()
-        where, args = ("WHERE account = ?", (self._account.id,)) if self._account else ("", ())
-        return [self._dict(r) for r in self._mx.store.rows(
+        where, args = ("WHERE account = ?", (self._account_id,)) if self._account_id else ("", ())
+        return [self._dict(r) for r in self._engine.store.rows(
             f"SELECT * FROM connect_tokens {where} ORDER BY created, token_hash", args)]
 
     def get(self, token: str) -> dict[str, Any]:
@@ -141,9 +101,9 @@ class ConnectTokens:
     def delete(self, token: str) -> dict[str, bool]:
         """Forget a token (used or not), given the token or its `token_id`; an unused one can no longer be
         redeemed."""
-        self._mx._check_writable()
+        self._engine.check_writable()
         row = self._find(token, by_id=True)
-        self._mx.store.db.execute("DELETE FROM connect_tokens WHERE token_hash = ?", (row["token_hash"],))
+        self._engine.store.db.execute("DELETE FROM connect_tokens WHERE token_hash = ?", (row["token_hash"],))
         return {"success": True}
 
     def redeem(self, token: str, location: str | Path, *, type: str | None = None, label: str | None = None,
@@ -158,10 +118,10 @@ class ConnectTokens:
         only to a public address, vetted again now (unless the index allows private callbacks), and
         a refused or failed delivery does not undo the connection.
         """
-        self._mx._check_writable()
+        self._engine.check_writable()
         token = text_param("token", token)  # trimmed, as it is looked up
         row = self._find(token)
-        now = int(self._mx.clock())
+        now = int(self._engine.clock())
         if row["used"]:
             raise ConnectTokenUnusable("this connect token was used already; create another")
         if row["expires"] is not None and row["expires"] <= now:
@@ -169,58 +129,58 @@ class ConnectTokens:
         source_options = {**json.loads(row["source_options"]), **options}
         creating = row["account"] is None
         if creating:
-            created = self._mx.accounts.create(
+            account_id = self._accounts.create(
                 email=email or row["email"],
                 first_name=first_name if first_name is not None else row["first_name"],
-                last_name=last_name if last_name is not None else row["last_name"])
-            account = self._mx.account(created["id"])
+                last_name=last_name if last_name is not None else row["last_name"])["id"]
         else:
-            account = self._mx.account(row["account"])
-            if account.suspended:
-                raise ConnectTokenUnusable(f"account {account.id} is suspended; resume it before connecting "
+            account_id = row["account"]
+            if self._engine.account_row(account_id)["suspended"]:
+                raise ConnectTokenUnusable(f"account {account_id} is suspended; resume it before connecting "
                                            "a source")
+        sources = Sources(self._engine, account_id)
         try:
-            source = account.sources.add(location, label=label, type=type, **source_options)
+            source = sources.add(location, label=label, type=type, **source_options)
         except Exception:
             if creating:  # nothing half-created
-                self._mx.store.db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+                self._engine.store.db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
             raise
-        with self._mx.store.transaction() as db:
+        with self._engine.store.transaction() as db:
             claimed = db.execute("UPDATE connect_tokens SET used = ?, expires = NULL, account = ? "
-                                 "WHERE token_hash = ? AND used = 0", (now, account.id, row["token_hash"])).rowcount
+                                 "WHERE token_hash = ? AND used = 0", (now, account_id, row["token_hash"])).rowcount
         if not claimed:  # another process redeemed it between our check and now
-            account.sources.delete(source["label"])
+            sources.delete(source["label"])
             if creating:
-                self._mx.accounts.delete(account.id)
+                self._accounts.delete(account_id)
             raise ConnectTokenUnusable("this connect token was used already; create another")
         try:
-            report = account.sync(source["label"], workers=workers)
+            report = self._engine.sync([sources.row(source["label"])], workers=workers, named=True)
         except MailindexError:  # a busy index, a source that cannot be read: undo, so the token can be used later
-            self._undo(account, source["label"], creating, row)
+            self._undo(sources, source["label"], creating, row)
             raise
         out = self.get(token)
         out["browser_redirect_url"] = _with_query(row["callback_url"], contextio_token=token)
         out["sync"] = report.to_dict()
         if row["source_callback_url"]:
             out["source_callback"] = callbacks.post(row["source_callback_url"], {
-                "account_id": account.id, "source_label": source["label"], "token": token,
-                "status": account.sources.get(source["label"])["status"], "initial_import_finished": True,
-                "added": report.added, "failed": report.failed}, allow_private=self._mx.allow_private_callbacks)
+                "account_id": account_id, "source_label": source["label"], "token": token,
+                "status": sources.get(source["label"])["status"], "initial_import_finished": True,
+                "added": report.added, "failed": report.failed}, allow_private=self._engine.allow_private_callbacks)
         return out
 
     # -- helpers ---------------------------------------------------------------
-    def _undo(self, account: "Account", label: str, creating: bool, row: sqlite3.Row) -> None:
+    def _undo(self, sources: Sources, label: str, creating: bool, row: sqlite3.Row) -> None:
         """Put back what a redemption made before its initial sync failed: the source, a new account, the
         token's unused state."""
-        source_id = account.sources.row(label)["id"]
-        db = self._mx.store.db
-        if db.execute("SELECT 1 FROM locations WHERE source_id = ? LIMIT 1", (source_id,)).fetchone():
-            account.sources.delete(label)  # some mail was indexed: it leaves the index first
-        with self._mx.store.transaction() as db:
-            db.execute("DELETE FROM sync_log WHERE source_id = ?", (source_id,))
-            db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        source = sources.row(label)
+        db = self._engine.store.db
+        if db.execute("SELECT 1 FROM locations WHERE source_id = ? LIMIT 1", (source["id"],)).fetchone():
+            sources.delete(label)  # some mail was indexed: it leaves the index first
+        with self._engine.store.transaction() as db:
+            db.execute("DELETE FROM sync_log WHERE source_id = ?", (source["id"],))
+            db.execute("DELETE FROM sources WHERE id = ?", (source["id"],))
             if creating:
-                db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+                db.execute("DELETE FROM accounts WHERE id = ?", (source["account"],))
             db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
                        (row["expires"], row["account"], row["token_hash"]))
 
@@ -228,34 +188,34 @@ class ConnectTokens:
         """The row of `token` (with `by_id`, a token_id also names it), of this account if this is one's."""
         token = text_param("token", token)
         if by_id and _TOKEN_ID.fullmatch(token):
-            rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE substr(token_hash, 1, ?) = ?",
+            rows = self._engine.store.rows("SELECT * FROM connect_tokens WHERE substr(token_hash, 1, ?) = ?",
                                        (TOKEN_ID_LENGTH, token))
         else:
-            rows = self._mx.store.rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
+            rows = self._engine.store.rows("SELECT * FROM connect_tokens WHERE token_hash = ?", (_hash(token),))
         row = rows[0] if len(rows) == 1 else None
         if row is None:
             raise ConnectTokenNotFound(token)
-        if self._account is not None and row["account"] != self._account.id:
+        if self._account_id is not None and row["account"] != self._account_id:
             raise ConnectTokenNotFound(token)
         return row
 
     def _purge_now(self) -> None:
-        if not self._mx.read_only:
-            self._purge(self._mx.store.db, int(self._mx.clock()))
+        if not self._engine.read_only:
+            self._purge(self._engine.store.db, int(self._engine.clock()))
 
     @staticmethod
     def _purge(db: sqlite3.Connection, now: int) -> None:
         db.execute("DELETE FROM connect_tokens WHERE used = 0 AND expires <= ?", (now,))
 
     def _resource_url(self, name: str) -> str:
-        prefix = f"accounts/{self._account.id}/" if self._account else ""
+        prefix = f"accounts/{self._account_id}/" if self._account_id else ""
         return f"mailindex:{prefix}connect_tokens/{name}"
 
     def _dict(self, r: sqlite3.Row) -> dict[str, Any]:
         account: dict[str, Any] = {}
         if r["used"] and r["account"]:
             try:
-                info = self._mx.accounts.get(r["account"])
+                info = self._accounts.get(r["account"])
             except MailindexError:
                 info = None  # the account was deleted since
             if info is not None:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mailindex.api.sources import Sources
+from mailindex.engine import Engine
 from mailindex.errors import QueryError, SourceError, SourceNotFound, SourceUnavailable, UnsupportedOperation
 from mailindex.killpoints import kill_point
 from mailindex.query.filters import flag_param
 from mailindex.results import flags_dict
+from mailindex.index.tantivy_index import Writer
 from mailindex.sources.base import FLAG_NAMES, Source, transfer
-
-if TYPE_CHECKING:
-    from mailindex.accounts import Account
-    from mailindex.index.tantivy_index import Writer
 
 FLAG_PARAMS = tuple(f"flag_{name}" for name in FLAG_NAMES)
 _FLAG_SYMBOLS = ("\\Flagged", "\\Starred")  # a flag, where the source has no such folder
@@ -76,21 +75,21 @@ def _folder_list(name: str, value: str | Iterable[str] | None) -> list[str]:
 class LiveOperations:
     """The write side of one account's messages; reached through `Messages` methods."""
 
-    def __init__(self, account: "Account") -> None:
-        self._account = account
-        self._mx = account.mx
+    def __init__(self, engine: Engine, account_id: str) -> None:
+        self._engine, self._account_id = engine, account_id
+        self._sources = Sources(engine, account_id)
 
     # -- finding ----------------------------------------------------------------
     def _places(self, message_id: str) -> list[Place]:
         """Every location of the message in this account's sources, sources in order."""
-        rowid = self._account.messages._find(message_id)[0]
-        order = {r["id"]: (i, r) for i, r in enumerate(self._account.sources.rows())}
-        rows = self._mx.store.rows("SELECT source_id, folders, locator, sha256 FROM locations WHERE message = ? "
+        rowid = self._engine.find_message(self._account_id, message_id)[0]
+        order = {r["id"]: (i, r) for i, r in enumerate(self._sources.rows())}
+        rows = self._engine.store.rows("SELECT source_id, folders, locator, sha256 FROM locations WHERE message = ? "
                                    "ORDER BY id", (rowid,))
         places = []
         for r in sorted((r for r in rows if r["source_id"] in order), key=lambda r: order[r["source_id"]][0]):
             row = order[r["source_id"]][1]
-            places.append(Place(row, self._mx._open_row(row), json.loads(r["locator"]),
+            places.append(Place(row, self._engine.open_row(row), json.loads(r["locator"]),
                                 tuple(json.loads(r["folders"])), r["sha256"]))
         if not places:
             raise SourceError(message_id, "no source of this account holds the message any more: sync again")
@@ -101,21 +100,21 @@ class LiveOperations:
             return default
         if not isinstance(dst_source, str) or not dst_source:
             raise QueryError("dst_source", dst_source, "must be a source label")
-        return self._account.sources.row(dst_source)
+        return self._sources.row(dst_source)
 
-    def _begin(self, rows: Iterable[Any]) -> "Writer":
+    def _begin(self, rows: Iterable[Any]) -> Writer:
         """Refuse unavailable sources, then take the writer: nothing is done at a source the index cannot follow."""
         for row in rows:
-            why = self._mx._unavailable(row)
+            why = self._engine.unavailable(row)
             if why:
                 raise SourceUnavailable(row["label"], why)
-        return self._mx.writer()
+        return self._engine.writer()
 
-    def _follow(self, writer: "Writer", rows: Iterable[Any], answer: dict[str, Any]) -> dict[str, Any]:
+    def _follow(self, writer: Writer, rows: Iterable[Any], answer: dict[str, Any]) -> dict[str, Any]:
         """Sync the touched sources (destinations first, so a moved message is never briefly unindexed)."""
         kill_point("live.before-follow")
         unique = list({r["id"]: r for r in rows}.values())
-        report = self._mx._sync(unique, writer=writer)
+        report = self._engine.sync(unique, writer=writer)
         if report.errors:
             answer["index_errors"] = report.errors
         return answer
@@ -158,7 +157,7 @@ class LiveOperations:
         dst_row = self._dst_row(dst_source, origin.row)
         writer = self._begin([dst_row, origin.row])
         try:
-            dst = self._mx._open_row(dst_row)
+            dst = self._engine.open_row(dst_row)
             try:
                 new_flags = _apply(origin.source.read_flags(origin.locator), changes) if changes else None
                 transfer(origin.source, origin.locator, origin.sha256, dst, folder[0], new_flags, moving)
@@ -196,11 +195,11 @@ class LiveOperations:
         if len(folder) != 1:
             raise QueryError("dst_folder", dst_folder, "must be one folder name")
         changes = flag_changes(flags)
-        row = self._account.sources.row("0" if dst_source is None else dst_source)
+        row = self._sources.row("0" if dst_source is None else dst_source)
         writer = self._begin([row])
         try:
             try:
-                self._mx._open_row(row).append(folder[0], bytes(data), _apply(frozenset(), changes))
+                self._engine.open_row(row).append(folder[0], bytes(data), _apply(frozenset(), changes))
                 answer: dict[str, Any] = {"success": True}
             except SourceError as exc:
                 answer = _failure(exc)

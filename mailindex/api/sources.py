@@ -17,14 +17,12 @@ import os
 import re
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mailindex.engine import Engine
 from mailindex.errors import QueryError, SourceFormatError, SourceNotFound
 from mailindex.locations import canonical, resource_url, url_password
 from mailindex.query.filters import flag_param
-
-if TYPE_CHECKING:
-    from mailindex.accounts import Account
 
 SOURCE_STATUSES = ("OK", "INVALID_CREDENTIALS", "CONNECTION_IMPOSSIBLE", "NO_ACCESS_TO_ALL_MAIL",
                    "TEMP_DISABLED", "DISABLED")
@@ -37,14 +35,10 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class Sources:
     """The sources resource of one account."""
 
-    def __init__(self, account: "Account") -> None:
-        self._account = account
+    def __init__(self, engine: Engine, account_id: str) -> None:
+        self._engine, self._account_id = engine, account_id
 
-    @property
-    def _mx(self) -> Any:
-        return self._account.mx
-
-    def add(self, location: str | Path, *, label: str | None = None, type: str | None = None,
+    def add(self, location: str | os.PathLike[str], *, label: str | None = None, type: str | None = None,
             sync_all_folders: bool | int = 1, sync_flags: bool | int = 0, raw_file_list: bool | int = 0,
             **options: Any) -> dict[str, Any]:
         """Register mail at `location` (its type detected unless given) under `label` (derived from the
@@ -52,8 +46,8 @@ class Sources:
 
         A location that holds files but no message (a directory of anything else) is SourceFormatError;
         an empty Maildir or directory is accepted, as a place to copy mail to."""
-        self._mx._check_writable()
-        self._account._row()
+        self._engine.check_writable()
+        self._engine.account_row(self._account_id)
         if not isinstance(location, (str, os.PathLike)) or not str(location).strip():
             raise QueryError("location", location, "must be a path")
         flags = {"sync_all_folders": flag_param("sync_all_folders", sync_all_folders),
@@ -74,15 +68,15 @@ class Sources:
         password = options.pop("password", None) or url_password(location)
         path = canonical(location)
         if password is not None:  # held in memory for this MailIndex, never written to the index
-            self._mx.passwords[path] = password
-        src = self._mx.open_source(path, type, options)
+            self._engine.passwords[path] = password
+        src = self._engine.open_source(path, type, options)
         if not src.holds_mail():
             raise SourceFormatError(path, "holds no mail: none of its files is an RFC 822 message (a header "
                                           "block naming From, Date, Subject, Message-ID or Received)")
-        with self._mx.store.transaction() as db:
+        with self._engine.store.transaction() as db:
             db.execute("INSERT INTO sources (account, label, type, location, options, created, sync_all_folders, "
                        "sync_flags, raw_file_list) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (self._account.id, label, src.type, path, json.dumps(options), int(self._mx.clock()),
+                       (self._account_id, label, src.type, path, json.dumps(options), int(self._engine.clock()),
                         flags["sync_all_folders"], flags["sync_flags"], flags["raw_file_list"]))
         return self.get(label)
 
@@ -98,7 +92,7 @@ class Sources:
                sync_flags: bool | int | None = None, raw_file_list: bool | int | None = None) -> dict[str, Any]:
         """Set `status` (OK, TEMP_DISABLED or DISABLED) or options. Changing `sync_all_folders` or
         `sync_flags` makes the next sync compare every message with the source again."""
-        self._mx._check_writable()
+        self._engine.check_writable()
         row = self.row(label)
         changes: dict[str, Any] = {}
         if status is not None:
@@ -113,14 +107,14 @@ class Sources:
         if any(name in changes and changes[name] != row[name] for name in RESCAN_OPTIONS):
             changes["full_rescan"] = 1
         if changes:
-            self._mx.store.db.execute(f"UPDATE sources SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+            self._engine.store.db.execute(f"UPDATE sources SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
                                       [*changes.values(), row["id"]])
         return self.get(row["label"])
 
     def delete(self, label: str) -> dict[str, bool]:
         """Remove the source and take its messages out of the index (mail on disk is never touched)."""
-        self._mx._check_writable()
-        self._mx._remove_source(self.row(label), self._account.owners)
+        self._engine.check_writable()
+        self._engine.remove_source(self.row(label))
         return {"success": True}
 
     def terms(self) -> dict[str, str]:
@@ -132,7 +126,7 @@ class Sources:
         return out
 
     def rows(self) -> list[sqlite3.Row]:
-        return self._mx.store.source_rows(self._account.id)
+        return self._engine.store.source_rows(self._account_id)
 
     def row(self, label: str) -> sqlite3.Row:
         if not isinstance(label, str):
@@ -143,7 +137,7 @@ class Sources:
         for row in rows:
             if row["label"] == label:
                 return row
-        raise SourceNotFound(label, f"account {self._account.id} has no source with this label")
+        raise SourceNotFound(label, f"account {self._account_id} has no source with this label")
 
 
 def source_dict(r: sqlite3.Row) -> dict[str, Any]:

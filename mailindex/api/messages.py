@@ -5,24 +5,23 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from mailindex.errors import IntegrityError, MailindexError, MessageNotFound, QueryError, SourceError
+from mailindex.api.live import LiveOperations
+from mailindex.api.sources import Sources
+from mailindex.engine import Engine, MessageRow
+from mailindex.errors import IntegrityError, MailindexError, SourceError
 from mailindex.folders import symbolic_name
 from mailindex.index.store import decode_record
-from mailindex.live import LiveOperations
 from mailindex.locations import resource_url
 from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
-from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params, text_param
+from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 from mailindex.threads import ThreadStore, flatten, jwz_tree
-
-if TYPE_CHECKING:
-    from mailindex.accounts import Account
 
 THREAD_PARAMS = ("limit", "offset", *INCLUDE_PARAMS)
 
@@ -30,20 +29,20 @@ THREAD_PARAMS = ("limit", "offset", *INCLUDE_PARAMS)
 class Messages:
     """The Context.IO messages resource of one account: only messages in its sources are seen."""
 
-    def __init__(self, account: "Account") -> None:
-        self._account = account
-        self._mx = account.mx
+    def __init__(self, engine: Engine, account_id: str) -> None:
+        self._engine, self._account_id = engine, account_id
+        self._sources = Sources(engine, account_id)
 
     def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
         filters, page, include = parse_params(params, allowed)
-        query = compile_filters(filters, self._mx.searcher.schema, self._account.owners, self._mx.searcher,
-                                account=self._account.id, sources=self._account.sources.terms())
+        query = compile_filters(filters, self._engine.searcher.schema, self._engine.owners(self._account_id),
+                                self._engine.searcher, account=self._account_id, sources=self._sources.terms())
         return query, page, include
 
     def list(self, **params: Any) -> list[dict[str, Any]]:
         """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
         query, page, include = self._query(params)
-        keys = self._mx.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
+        keys = self._engine.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
         return self._materialize(keys, include)
 
     def iter(self, **params: Any) -> Iterator[dict[str, Any]]:
@@ -51,7 +50,7 @@ class Messages:
         allowed = tuple(p for p in LIST_PARAMS if p not in ("limit", "offset"))
         query, page, include = self._query(params, allowed)
         batch: list[int] = []
-        for key in self._mx.searcher.iter_all(query, page.sort_order == "desc"):
+        for key in self._engine.searcher.iter_all(query, page.sort_order == "desc"):
             batch.append(key)
             if len(batch) == 500:
                 yield from self._materialize(batch, include)
@@ -61,7 +60,7 @@ class Messages:
     def count(self, **params: Any) -> int:
         """Number of matching messages, without fetching them."""
         query, _, _ = self._query(params, FILTER_PARAMS)
-        return self._mx.searcher.count(query)
+        return self._engine.searcher.count(query)
 
     def get(self, message_id: str, **include: Any) -> dict[str, Any]:
         """One message by message_id, <email_message_id> or gm-<gmail_message_id>, with the include options."""
@@ -93,7 +92,7 @@ class Messages:
         rowid = self._find(message_id)[0]
         names: dict[str, None] = {}
         mine = self._source_ids()
-        for _, sid, folders_json, _ in self._mx.store.placement_rows([rowid]).get(rowid, []):
+        for _, sid, folders_json, _ in self._engine.store.placement_rows([rowid]).get(rowid, []):
             if sid in mine:
                 names.update(dict.fromkeys(orjson.loads(folders_json)))
         return [{"name": n, **({"symbolic_name": sym} if (sym := symbolic_name(n)) else {})} for n in names]
@@ -107,10 +106,10 @@ class Messages:
         _, page, inc = parse_params(params, THREAD_PARAMS)
         mid = self._find(message_id)[1]
         members = self._threads.members(self._threads.thread_of(mid))  # kept with the message, never missing
-        rows = self._mx.store.message_rows(members)
-        mine = self._mx.store.in_account([r[0] for r in rows.values()], self._account.id)
+        rows = self._engine.store.message_rows(members)
+        mine = self._engine.store.in_account([r[0] for r in rows.values()], self._account_id)
         sort_keys = [sk for rowid, sk, _ in rows.values() if rowid in mine]
-        by_mid = {row[1]: row for row in self._mx.store.records_by_sort_keys(sort_keys).values()}
+        by_mid = {row[1]: row for row in self._engine.store.records_by_sort_keys(sort_keys).values()}
         records = {key: decode_record(row[3]) for key, row in by_mid.items()}
         order = flatten(jwz_tree(records.values()))
         everyone = [records[m] for m in order]
@@ -156,27 +155,23 @@ class Messages:
 
     @functools.cached_property
     def _live(self) -> LiveOperations:
-        return LiveOperations(self._account)
+        return LiveOperations(self._engine, self._account_id)
 
     @functools.cached_property
     def _threads(self) -> ThreadStore:
-        return ThreadStore(self._mx.store.db)
+        return ThreadStore(self._engine.store.db)
 
-    def _find(self, message_id: str) -> tuple[int, str, int, bytes]:
-        message_id = text_param("message_id", message_id)
-        row = self._mx.store.find_message(message_id, self._account.id)
-        if row is None:
-            raise MessageNotFound(message_id)
-        return row
+    def _find(self, message_id: str) -> MessageRow:
+        return self._engine.find_message(self._account_id, message_id)
 
     def _materialize(self, keys: list[int], include: Include) -> list[dict[str, Any]]:
-        rows = self._mx.store.records_by_sort_keys(keys)
+        rows = self._engine.store.records_by_sort_keys(keys)
         return self._page_of([rows[k] for k in keys if k in rows], include)
 
     def _page_of(self, rows: list[tuple[int, str, int, bytes]], include: Include) -> list[dict[str, Any]]:
         """Message objects for (rowid, message_id, date_indexed, record) rows, in their order."""
-        store = self._mx.store
-        mine = {r["id"]: r for r in self._account.sources.rows()}  # once per page, not once per message
+        store = self._engine.store
+        mine = {r["id"]: r for r in self._sources.rows()}  # once per page, not once per message
         places = store.placement_rows([r[0] for r in rows])
         sizes = self._thread_sizes([r[1] for r in rows]) if include.thread_size else {}
         out = []
@@ -190,12 +185,12 @@ class Messages:
     def _thread_sizes(self, mids: list[str]) -> dict[str, int]:
         """{message_id: messages of its thread within this account}."""
         mates = self._threads.mates_of(mids)
-        rows = self._mx.store.message_rows(list({m for ms in mates.values() for m in ms}))
-        mine = self._mx.store.in_account([r[0] for r in rows.values()], self._account.id)
+        rows = self._engine.store.message_rows(list({m for ms in mates.values() for m in ms}))
+        mine = self._engine.store.in_account([r[0] for r in rows.values()], self._account_id)
         return {mid: sum(rows[m][0] in mine for m in ms if m in rows) for mid, ms in mates.items()}
 
     def _source_ids(self) -> set[int]:
-        return {r["id"] for r in self._account.sources.rows()}
+        return {r["id"] for r in self._sources.rows()}
 
     def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, Any],
                locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
@@ -230,10 +225,10 @@ class Messages:
         """Bytes of the first readable location, verified; flags read live."""
         problems = []
         mine = self._source_ids()
-        for sid, container, locator_json, flags_json, sha in self._mx.store.locations_of(rowid):
+        for sid, container, locator_json, flags_json, sha in self._engine.store.locations_of(rowid):
             if sid not in mine:
                 continue
-            src = self._mx._source_for_id(sid)
+            src = self._engine.source_for_id(sid)
             if src is None:
                 problems.append(f"source {sid} cannot be opened")
                 continue
