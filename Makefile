@@ -60,6 +60,7 @@ demo: install
 	  --include-body --json | head -40
 
 test: install test-deps
+	$(PY) -m mypy
 	$(PY) -m pytest -q -n 2
 
 bench-ingest: install

@@ -392,9 +392,14 @@ def _nested_headers_fast(st: _State, headers: dict[str, list[str]]) -> None:
 # ---------------------------------------------------------------- stdlib path (compat32)
 
 
+def _raw_payload(part: Message) -> object:
+    """The payload as parsed (get_payload() would copy); by getattr, as typeshed leaves `_payload` out."""
+    return getattr(part, "_payload")
+
+
 def _std_message(st: _State, root: Message, prefix: str, depth: int, raw: bytes | None = None) -> None:
     """Walk one parsed message; `raw` is its bytes when known (for the size of an attached message)."""
-    if root.get_content_maintype() == "multipart" and isinstance(root._payload, list):  # noqa: SLF001
+    if root.get_content_maintype() == "multipart" and isinstance(_raw_payload(root), list):
         _std_node(st, root, prefix, depth, raw)
     else:
         _std_node(st, root, f"{prefix}.1" if prefix else "1", depth, raw)
@@ -447,7 +452,7 @@ def _std_node(st: _State, part: Message, num: str, depth: int, raw: bytes | None
     st.count(depth)
     _std_defects(st, part)
     ctype = valid_text(part.get_content_type())
-    payload = part._payload  # noqa: SLF001 - get_payload() would copy
+    payload = _raw_payload(part)
     if isinstance(payload, list):
         if ctype == "message/rfc822" or ctype == "message/global":
             if payload and isinstance(payload[0], Message):
@@ -511,7 +516,7 @@ def _message_bytes(msg: Message) -> bytes:
 def _std_content(part: Message) -> bytes:
     try:
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-        payload = part._payload  # noqa: SLF001
+        payload = _raw_payload(part)
         if cte == "base64" and isinstance(payload, str):
             return b64decode_lenient(payload.encode("ascii", "surrogateescape"))
         content = part.get_payload(decode=True)
@@ -611,8 +616,8 @@ def _headers_into(rec: Record, data: bytes) -> tuple[str | None, bool]:
     if date is not None:
         rec.date, rec.date_source = date, "header"
     else:
-        v = first_received(block)
-        date = received_date(bytes_to_str(v)[0]) if v else None
+        received = first_received(block)
+        date = received_date(bytes_to_str(received)[0]) if received else None
         if date is not None:
             rec.date, rec.date_source = date, "received"
     ct = first(b"content-type")

@@ -395,12 +395,12 @@ def parse_date(value: str | None) -> int | None:
             iso = _ISO.search(v)
             if iso is None:
                 return None
-            d = _dt.datetime.fromisoformat(v[iso.start():].strip().replace("Z", "+00:00"))
-            if not MIN_YEAR <= d.year <= MAX_YEAR:
+            when = _dt.datetime.fromisoformat(v[iso.start():].strip().replace("Z", "+00:00"))
+            if not MIN_YEAR <= when.year <= MAX_YEAR:
                 return None
-            if d.tzinfo is None:
-                d = d.replace(tzinfo=_dt.timezone.utc)
-            return int(d.timestamp())
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=_dt.timezone.utc)
+            return int(when.timestamp())
         y, mo, d, h, mi, s = t[:6]
         if not (MIN_YEAR <= y <= MAX_YEAR and 0 <= h <= 23 and 0 <= mi <= 59 and 0 <= s <= 60):
             return None

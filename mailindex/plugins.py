@@ -46,9 +46,9 @@ def plugin_manager(blocked: Iterable[str] = (), entry_points: bool = True) -> pl
 
 def list_plugins(pm: pluggy.PluginManager) -> list[dict[str, object]]:
     """Name, source types and hooks of each registered plugin."""
-    out = []
+    out: list[dict[str, object]] = []
     for name, plugin in sorted(pm.list_name_plugin()):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or ())
-        types = getattr(plugin, "mailindex_source_types", lambda: [])()
+        types: list[str] = getattr(plugin, "mailindex_source_types", lambda: [])()
         out.append({"name": name, "source_types": types, "hooks": hooks})
     return out

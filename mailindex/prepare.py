@@ -20,9 +20,9 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
@@ -189,7 +189,10 @@ def _minimal(data: bytes, error: str) -> Record:
     return Record(message_id=mid, sha256=sha256_hex(data), size=len(data), parse_error=error)
 
 
-def with_valid_text(record: Record, build: Any) -> tuple[Record, Any]:
+T = TypeVar("T")
+
+
+def with_valid_text(record: Record, build: Callable[[Record], T]) -> tuple[Record, T]:
     """build(record), or build(valid_record(record)) when a string was not valid Unicode."""
     try:
         return record, build(record)

@@ -151,7 +151,7 @@ def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]
         if part.get_content_maintype() == "message":
             return  # an attached message: its text belongs to that attachment, as in `files`
         if part.is_multipart():
-            for i, sub in enumerate(part.get_payload(), 1):  # type: ignore[union-attr]
+            for i, sub in enumerate(part.get_payload(), 1):
                 walk(sub, f"{section}.{i}" if section else str(i))
             return
         ctype = part.get_content_type()
@@ -161,6 +161,7 @@ def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]
         if body_type and ctype != body_type:
             return
         payload = part.get_payload(decode=True) or b""
+        assert isinstance(payload, bytes), "a part that is not multipart decodes to bytes"
         content, charset = _decode_text(payload, part.get_content_charset())
         out.append({"type": ctype, "charset": charset, "content": content, "body_section": section or "1"})
 

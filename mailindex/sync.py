@@ -18,6 +18,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -27,14 +28,14 @@ from typing import Any
 from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import synced_folders
-from mailindex.index.store import Store, decode_record, to_sql
+from mailindex.index.store import LocationRow, Store, decode_record, to_sql
 from mailindex.index import schema as S
 from mailindex.index.tantivy_index import Writer
 from mailindex.killpoints import kill_point
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
-from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker, placement,
-                               prepare_one, prepare_window, with_valid_text)
+from mailindex.prepare import (Fault, Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker,
+                               placement, prepare_one, prepare_window, with_valid_text)
 from mailindex.sources.base import Entry, RawMessage, Source
 from mailindex.threads import ThreadStore
 
@@ -91,7 +92,7 @@ class SourceSync:
     whose document is rebuilt.
     """
 
-    def __init__(self, store: Store, writer: Writer, row: Mapping[str, Any], source: Source | None,
+    def __init__(self, store: Store, writer: Writer, row: sqlite3.Row, source: Source | None,
                  open_source: Callable[[int], Source | None], owners: Sequence[str] = (),
                  workers: int | None = None, progress: Progress | None = None) -> None:
         self.store, self.writer, self.source, self.open_source = store, writer, source, open_source
@@ -106,6 +107,12 @@ class SourceSync:
         self.accounts = store.source_accounts()
         self.now = int(time.time())
         self.threads = ThreadStore(store.db)
+
+    @property
+    def _src(self) -> Source:
+        """The source being synced (every pass but remove_all() reads it)."""
+        assert self.source is not None, "a SourceSync without a source can only remove_all()"
+        return self.source
 
     # pass 1 ------------------------------------------------------------------
     def _admit(self, e: Entry | None) -> Entry | None:
@@ -132,7 +139,7 @@ class SourceSync:
         relocated: list[tuple[int, Entry]] = []
         seen: set[str] = set()
         buffered = 0
-        for c in self.source.containers():
+        for c in self._src.containers():
             seen.add(c.name)
             before = old.get(c.name)
             if c.stable and before is not None and before[0] == c.stamp:
@@ -168,7 +175,7 @@ class SourceSync:
             for loc_id, message, *_ in known.values():
                 vanished.setdefault(message, []).append(loc_id)
             # A fast listing reads no file it already knows, so what the last full one skipped still holds.
-            skipped = dict(self.source.skipped(c.name)) if full else dict((before or ("", {}))[1])
+            skipped = dict(self._src.skipped(c.name)) if full else dict((before or ("", {}))[1])
             skipped.pop(FOLDER_LEFT_OUT, None)
             if left_out:
                 skipped[FOLDER_LEFT_OUT] = left_out
@@ -181,53 +188,54 @@ class SourceSync:
                 vanished.setdefault(message, []).append(loc_id)
         return work, vanished, relocated, kept
 
-    def _listed(self, container: str) -> tuple[dict[str, Any], Iterable[Entry], bool]:
+    def _listed(self, container: str) -> tuple[dict[str, LocationRow], Iterable[Entry], bool]:
         """Stored rows to compare with, the entries to compare, and whether every entry was listed.
 
         With a source's listing() fast path only keys whose locator path changed
         (or vanished) are looked at: an unchanged path means an unchanged entry.
         """
-        quick = None if self.full_rescan else self.source.listing(container)
+        source = self._src
+        quick = None if self.full_rescan else source.listing(container)
         if quick is None:
-            return self.store.locations_in(self.sid, container), self.source.entries(container), True
+            return self.store.locations_in(self.sid, container), source.entries(container), True
         stored = self.store.paths_in(self.sid, container)
         added = sorted(quick - stored)
         if 2 * len(added) > len(quick):  # mostly new (a first sync): one listing beats a stat per file
-            return self.store.locations_in(self.sid, container), self.source.entries(container), True
-        entries = [self.source.entry(container, path) for path in added]
+            return self.store.locations_in(self.sid, container), source.entries(container), True
+        entries = [source.entry(container, path) for path in added]
         if any(e is None for e in entries):
             # Something moved under us (or is not a message): compare everything.
-            return self.store.locations_in(self.sid, container), self.source.entries(container), True
+            return self.store.locations_in(self.sid, container), source.entries(container), True
         self.report.unchanged += len(quick) - len(added)
         keys = [e.key for e in entries if e is not None] + self.store.keys_at(self.sid, container, stored - quick)
         return self.store.locations_in(self.sid, container, keys=keys), [e for e in entries if e is not None], False
 
     # pass 2 ------------------------------------------------------------------
     def _spec(self) -> SourceSpec:
-        assert self.source is not None
-        return SourceSpec(self.source_type, str(self.source.location), self.options, self.sid, self.account,
+        return SourceSpec(self.source_type, str(self._src.location), self.options, self.sid, self.account,
                           self.now)
 
     def _windows(self, work: list[Work]) -> Iterator[list[Work]]:
         """The work a window at a time; a remote source's bytes fetched here, one batch per window."""
+        source = self._src
         for i in range(0, len(work), PARSE_WINDOW):
             window = work[i : i + PARSE_WINDOW]
-            if self.source.batch_reads:
-                got = self.source.read_many([w.entry.locator for w in window])
+            if source.batch_reads:
+                got = source.read_many([w.entry.locator for w in window])
                 window = [replace(w, entry=replace(w.entry, data=data)) if isinstance(data, bytes)
                           else replace(w, unread=str(data), gone=isinstance(data, SourceNotFound))
                           for w, data in zip(window, got)]
             yield window
 
     def _prepared(self, work: list[Work]) -> Iterator[Prepared]:
-        spec, fault = self._spec(), fault_from_env()
+        source, spec, fault = self._src, self._spec(), fault_from_env()
         chunks = (w[i : i + CHUNK] for w in self._windows(work) for i in range(0, len(w), CHUNK))
         if self.workers > 1 and len(work) >= PARALLEL_MIN:
             yield from _Pool(spec, fault, self.workers).run(chunks)
         else:
             for chunk in chunks:
                 for w in chunk:
-                    yield prepare_one(w, self.source, spec, fault)
+                    yield prepare_one(w, source, spec, fault)
 
     def run(self) -> SyncReport:
         """Scan, parse and apply; returns what was done."""
@@ -325,8 +333,8 @@ class SourceSync:
                 new_rows[mid] = (sort_key, date_indexed)
             if mid in existing or len(here[mid]) > 1 or sort_key != p.sort_key:
                 # The worker placed it at this one location, as new: place it where it really is.
-                locs = current.get(mid, []) + here[mid]
-                docs.append(S.replace_placement(p.doc, placement(locs, self.accounts, date_indexed, sort_key)))
+                placed = current.get(mid, []) + here[mid]
+                docs.append(S.replace_placement(p.doc, placement(placed, self.accounts, date_indexed, sort_key)))
             else:
                 docs.append(p.doc)
         # Old messages that lost their only location to a content change are checked at the end.
@@ -395,7 +403,7 @@ class SourceSync:
             with self.store.transaction() as db:
                 self._record_quarantine(db, batch)
 
-    def _record_quarantine(self, db: Any, batch: list[Prepared]) -> None:
+    def _record_quarantine(self, db: sqlite3.Connection, batch: list[Prepared]) -> None:
         for p in batch:
             e = p.work.entry
             where = (self.sid, to_sql(e.container), to_sql(e.key))
@@ -523,7 +531,7 @@ class _Pool:
     only a message that kills a worker again is lost, and it comes back as an error.
     """
 
-    def __init__(self, spec: SourceSpec, fault: Any, workers: int) -> None:
+    def __init__(self, spec: SourceSpec, fault: Fault, workers: int) -> None:
         self.spec, self.fault, self.workers = spec, fault, workers
         self.executor = self._start()
 

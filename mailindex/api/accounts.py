@@ -9,6 +9,7 @@ is stored once and listed in both.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import secrets
@@ -48,7 +49,7 @@ class Accounts:
                            name_param("first_name", first_name), name_param("last_name", last_name))
         return self.get(account_id)
 
-    def list(self, **params: Any) -> list[dict[str, Any]]:
+    def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """Accounts, oldest first, filtered by `email` (an owner address), `status` (some source has it),
         `status_ok` (1: every source OK; 0: some source not OK), paged by `limit` (1..100) and `offset`."""
         p = {k: v for k, v in params.items() if v is not None}
@@ -143,7 +144,7 @@ def insert_account(db: sqlite3.Connection, account_id: str, created: int, email_
                (account_id, created, json.dumps(list(email_addresses)), first_name, last_name))
 
 
-def account_dicts(engine: Engine, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+def account_dicts(engine: Engine, rows: Sequence[sqlite3.Row]) -> builtins.list[dict[str, Any]]:
     """Context.IO account objects for `accounts` rows, with their sources and counts (one query for all)."""
     ids = [r["id"] for r in rows]
     counts = _counts(engine.store.db, ids) if ids else {}

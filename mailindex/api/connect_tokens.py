@@ -15,6 +15,7 @@ embedding program opened the index with `allow_private_callbacks=True`.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -63,7 +64,7 @@ class ConnectTokens:
         allow_private = self._engine.allow_private_callbacks
         values = {
             "callback_url": callbacks.check_url("callback_url", callback_url, allow_private=allow_private),
-            "email": (email_list("email", email) or [None])[0],
+            "email": next(iter(email_list("email", email)), None),
             "first_name": name_param("first_name", first_name), "last_name": name_param("last_name", last_name),
             "source_callback_url": None if source_callback_url is None
             else callbacks.check_url("source_callback_url", source_callback_url, allow_private=allow_private),
@@ -83,7 +84,7 @@ class ConnectTokens:
         return {"success": True, "token": token, "resource_url": self._resource_url(token_hash[:TOKEN_ID_LENGTH]),
                 "browser_redirect_url": f"{self._resource_url(token)}/redeem"}
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Tokens of this account (made for it, or used to create it), or index-wide every token; oldest first.
 
         Each is named by its `token_id`, not by the token (which the index does not keep)."""
@@ -176,12 +177,12 @@ class ConnectTokens:
         db = self._engine.store.db
         if db.execute("SELECT 1 FROM locations WHERE source_id = ? LIMIT 1", (source["id"],)).fetchone():
             sources.delete(label)  # some mail was indexed: it leaves the index first
-        with self._engine.store.transaction() as db:
-            db.execute("DELETE FROM sync_log WHERE source_id = ?", (source["id"],))
-            db.execute("DELETE FROM sources WHERE id = ?", (source["id"],))
+        with self._engine.store.transaction() as tx:
+            tx.execute("DELETE FROM sync_log WHERE source_id = ?", (source["id"],))
+            tx.execute("DELETE FROM sources WHERE id = ?", (source["id"],))
             if creating:
-                db.execute("DELETE FROM accounts WHERE id = ?", (source["account"],))
-            db.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
+                tx.execute("DELETE FROM accounts WHERE id = ?", (source["account"],))
+            tx.execute("UPDATE connect_tokens SET used = 0, expires = ?, account = ? WHERE token_hash = ?",
                        (row["expires"], row["account"], row["token_hash"]))
 
     def _find(self, token: Any, *, by_id: bool = False) -> sqlite3.Row:

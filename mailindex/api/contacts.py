@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,7 +39,7 @@ class Contacts:
             raise ContactNotFound(address)
         return _contact(row)
 
-    def messages(self, email: str, **params: Any) -> list[dict[str, Any]]:
+    def messages(self, email: str, **params: Any) -> builtins.list[dict[str, Any]]:
         """The latest messages exchanged with a contact: from it, to it, or to both it and the owner.
 
         Takes `limit`, `offset` and the include options of a message list."""
@@ -71,7 +72,7 @@ def list_contacts(db: sqlite3.Connection, account: str, params: Mapping[str, Any
     before = int_param("active_before", p["active_before"]) if "active_before" in p else None
     after = int_param("active_after", p["active_after"]) if "active_after" in p else None
     where = ["account = ?"]
-    args: list[Any] = [account]
+    args: builtins.list[Any] = [account]
     if search is not None:
         where.append("(instr(email, ?) > 0 OR instr(lower(name), ?) > 0)")
         args += [search, search]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 from collections.abc import Iterator, Mapping
@@ -39,7 +40,7 @@ class Messages:
                                 self._engine.searcher, account=self._account_id, sources=self._sources.terms())
         return query, page, include
 
-    def list(self, **params: Any) -> list[dict[str, Any]]:
+    def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
         query, page, include = self._query(params)
         keys = self._engine.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
@@ -49,7 +50,7 @@ class Messages:
         """Every matching message, in order, with no 100 cap (no limit/offset)."""
         allowed = tuple(p for p in LIST_PARAMS if p not in ("limit", "offset"))
         query, page, include = self._query(params, allowed)
-        batch: list[int] = []
+        batch: builtins.list[int] = []
         for key in self._engine.searcher.iter_all(query, page.sort_order == "desc"):
             batch.append(key)
             if len(batch) == 500:
@@ -72,12 +73,12 @@ class Messages:
         """The original bytes, verified against the SHA-256 recorded at ingest."""
         return self._read(self._find(message_id)[0])[0]
 
-    def body(self, message_id: str, body_type: str | None = None) -> list[dict[str, str]]:
+    def body(self, message_id: str, body_type: str | None = None) -> builtins.list[dict[str, str]]:
         """Text parts `[{type, charset, content, body_section}]`, only of `body_type` when given."""
         _, _, inc = parse_params({"include_body": 1, "body_type": body_type}, INCLUDE_PARAMS)
         return body_parts(self.source(message_id), inc.body_type)
 
-    def headers(self, message_id: str, raw: bool = False) -> dict[str, list[str]] | str:
+    def headers(self, message_id: str, raw: bool = False) -> dict[str, builtins.list[str]] | str:
         """`{name: [values...]}` decoded as the parser decodes them (so they agree with `get`), in original
         order; with `raw`, the header block as in the source."""
         data = self.source(message_id)
@@ -87,7 +88,7 @@ class Messages:
         """`{seen, answered, flagged, deleted, draft, nonjunk}`, read from the source now (never cached)."""
         return flags_dict(self._read(self._find(message_id)[0], want_flags=True)[1])
 
-    def folders(self, message_id: str) -> list[dict[str, str]]:
+    def folders(self, message_id: str) -> builtins.list[dict[str, str]]:
         """`[{name, symbolic_name?}]`: every folder the message is in, over the account's sources."""
         rowid = self._find(message_id)[0]
         names: dict[str, None] = {}
@@ -144,12 +145,12 @@ class Messages:
         """Add a raw RFC 822 message to `dst_folder` of `dst_source` (default: the first source)."""
         return self._live.append(message, dst_folder, dst_source, **flags)
 
-    def update_folders(self, message_id: str, add: str | list[str] | None = None,
-                       remove: str | list[str] | None = None) -> dict[str, Any]:
+    def update_folders(self, message_id: str, add: str | builtins.list[str] | None = None,
+                       remove: str | builtins.list[str] | None = None) -> dict[str, Any]:
         """Add the message to folders and/or take it out of folders (within its source)."""
         return self._live.update_folders(message_id, add, remove)
 
-    def set_folders(self, message_id: str, folders: list[dict[str, str]]) -> dict[str, Any]:
+    def set_folders(self, message_id: str, folders: builtins.list[dict[str, str]]) -> dict[str, Any]:
         """Replace the message's folders by `[{"name": ...} | {"symbolic_name": ...}]`."""
         return self._live.set_folders(message_id, folders)
 
@@ -164,11 +165,11 @@ class Messages:
     def _find(self, message_id: str) -> MessageRow:
         return self._engine.find_message(self._account_id, message_id)
 
-    def _materialize(self, keys: list[int], include: Include) -> list[dict[str, Any]]:
+    def _materialize(self, keys: builtins.list[int], include: Include) -> builtins.list[dict[str, Any]]:
         rows = self._engine.store.records_by_sort_keys(keys)
         return self._page_of([rows[k] for k in keys if k in rows], include)
 
-    def _page_of(self, rows: list[tuple[int, str, int, bytes]], include: Include) -> list[dict[str, Any]]:
+    def _page_of(self, rows: builtins.list[tuple[int, str, int, bytes]], include: Include) -> builtins.list[dict[str, Any]]:
         """Message objects for (rowid, message_id, date_indexed, record) rows, in their order."""
         store = self._engine.store
         mine = {r["id"]: r for r in self._sources.rows()}  # once per page, not once per message
@@ -182,7 +183,7 @@ class Messages:
             out.append(m)
         return out
 
-    def _thread_sizes(self, mids: list[str]) -> dict[str, int]:
+    def _thread_sizes(self, mids: builtins.list[str]) -> dict[str, int]:
         """{message_id: messages of its thread within this account}."""
         mates = self._threads.mates_of(mids)
         rows = self._engine.store.message_rows(list({m for ms in mates.values() for m in ms}))
@@ -193,7 +194,7 @@ class Messages:
         return {r["id"] for r in self._sources.rows()}
 
     def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, Any],
-               locations: list[tuple[int, int, str, str]]) -> dict[str, Any]:
+               locations: builtins.list[tuple[int, int, str, str]]) -> dict[str, Any]:
         record = decode_record(blob)
         folders: dict[str, None] = {}
         sources: dict[str, dict[str, str]] = {}

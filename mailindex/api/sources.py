@@ -12,6 +12,7 @@ small inline images such as signature logos are left out of `files`
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -80,7 +81,7 @@ class Sources:
                         flags["sync_all_folders"], flags["sync_flags"], flags["raw_file_list"]))
         return self.get(label)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Every source of the account, oldest first, with its status, options and sync state."""
         return [source_dict(r) for r in self.rows()]
 
@@ -125,7 +126,7 @@ class Sources:
             out["0"] = str(rows[0]["id"])
         return out
 
-    def rows(self) -> list[sqlite3.Row]:
+    def rows(self) -> builtins.list[sqlite3.Row]:
         return self._engine.store.source_rows(self._account_id)
 
     def row(self, label: str) -> sqlite3.Row:

@@ -40,7 +40,7 @@ class Searcher:
             raise IndexStoreError(f"search failed: {exc}") from exc
 
     def count(self, query: Query) -> int:
-        return int(self._search(query, 1, 0, True, True).count or 0)
+        return int(self._search(query, 1, 0, True, True).count or 0)  # type: ignore[attr-defined]  # not in the stub
 
     def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         """Sort keys of one page of hits."""
@@ -52,8 +52,8 @@ class Searcher:
         while True:
             q = query
             if last is not None:
-                bound = {"upper_bound": last - 1} if desc else {"lower_bound": last + 1}
-                after = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, **bound)
+                lower, upper = (None, last - 1) if desc else (last + 1, None)
+                after = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, lower, upper)
                 q = Query.boolean_query([(Occur.Must, query), (Occur.Must, after)])
             keys = self.page(q, _BATCH, 0, desc)
             yield from keys

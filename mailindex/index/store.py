@@ -177,6 +177,8 @@ def decode_record(blob: bytes) -> Record:
     return Record(**data)
 
 
+LocationRow = tuple[int, int, str, str, str, str, str]  # see Store.locations_in
+
 _WAL = 2  # byte 18 of an SQLite file: 1 for a rollback journal, 2 for a write-ahead log
 _SHM_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # seconds, for a writer's -shm (see _Connection)
 
@@ -312,7 +314,7 @@ class Store:
 
     # -- locations ----------------------------------------------------------
     def locations_in(self, source_id: int, container: str,
-                     keys: Iterable[str] | None = None) -> dict[str, tuple[int, int, str, str, str, str, str]]:
+                     keys: Iterable[str] | None = None) -> dict[str, LocationRow]:
         """key -> (location id, message rowid, sig, content_stamp, locator, folders, flags) for one container
         (only `keys`, when given)."""
         sql = ("SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
@@ -424,7 +426,7 @@ class Store:
 
     def records_by_rowids(self, rowids: Sequence[int]) -> dict[int, bytes]:
         """messages.id -> record blob."""
-        out = {}
+        out: dict[int, bytes] = {}
         for chunk in _chunks(list(rowids), 900):
             marks = ",".join("?" * len(chunk))
             out.update(self.db.execute(f"SELECT id, record FROM messages WHERE id IN ({marks})", chunk).fetchall())

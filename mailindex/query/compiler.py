@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import tantivy
 from tantivy import Occur, Query
@@ -55,7 +56,7 @@ def _subject(schema: tantivy.Schema, value: str, probe: TermProbe | None) -> Que
     if len(grams) == 1:
         return Query.term_query(schema, S.SUBJECT_GRAMS, grams[0])
     if grams:
-        return Query.phrase_query(schema, S.SUBJECT_GRAMS, grams)
+        return Query.phrase_query(schema, S.SUBJECT_GRAMS, cast("list[str | tuple[int, str]]", grams))
     return Query.term_query(schema, S.SUBJECT_SHORT, S.gram_text(value))
 
 

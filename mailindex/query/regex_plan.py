@@ -20,7 +20,7 @@ way (see `patterns.UserRegex`), so every route answers alike.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import re2
 import tantivy
@@ -127,7 +127,7 @@ def _requirement(schema: tantivy.Schema, probe: TermProbe, req: Any) -> tuple[Qu
         bound = min(probe.doc_freq(S.SUBJECT_GRAMS, g) for g in grams)
         if len(grams) == 1:
             return Query.term_query(schema, S.SUBJECT_GRAMS, grams[0]), bound
-        return Query.phrase_query(schema, S.SUBJECT_GRAMS, grams), bound
+        return Query.phrase_query(schema, S.SUBJECT_GRAMS, cast("list[str | tuple[int, str]]", grams)), bound
     alternatives = [_all_of(schema, probe, alt) for alt in req]
     query = Query.boolean_query([(Occur.Should, q) for q, _ in alternatives])
     return query, sum(n for _, n in alternatives)

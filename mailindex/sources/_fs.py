@@ -18,12 +18,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER
 from mailindex.killpoints import kill_point
-from mailindex.sources.base import SKIP_METADATA, Container, Source
+from mailindex.sources.base import (SKIP_EMPTY, SKIP_METADATA, SKIP_NOT_A_FILE, SKIP_NOT_MAIL, SKIP_OUTLOOK,
+                                    SKIP_UNREADABLE, Container, Source)
 
 # A stamp younger than this may still change within the same clock tick
 # (coarse filesystem clocks, cf. CPython mailbox.Maildir._refresh).
@@ -170,7 +171,7 @@ def compression_of(path: Path) -> str | None:
 def open_binary(path: Path, compression: str | None = None) -> IO[bytes]:
     """Open for reading, decompressing gzip/bzip2/xz transparently."""
     if compression == "gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is one; typeshed does not say so
     if compression == "bz2":
         return bz2.open(path, "rb")
     if compression == "xz":
@@ -398,6 +399,44 @@ class TallySource(Source):
         """A fresh count for the listing of `container` now under way (it replaces the last one)."""
         counts = self._skips[container] = Counter()
         return counts
+
+
+# --- one-message files ------------------------------------------------------
+
+_MAIL_NAME = re.compile(r"(?is)\d+\.?|.*\.(eml|mime|rfc822|mbx|msg822)")  # fullmatch: a name may hold a newline
+
+
+def skip_reason(e: os.DirEntry[str]) -> str | None:
+    """Why a directory entry that is not a directory is left out; None if it is mail.
+
+    A file whose name says mail (*.eml, MH and Enron numbers) is listed
+    unopened: its bytes are checked when the sync reads them (`is_message`), and
+    one that is no mail is quarantined under its path, not lost from view. Any
+    other file is mail by its head (`is_message_file`). The stat here is the
+    one the entry needs (cached by `e`). Raises FileNotFoundError if `e` vanished
+    since the listing.
+    """
+    if not is_file(e):
+        return SKIP_NOT_A_FILE
+    if is_ignored_file(e.name):
+        return SKIP_METADATA
+    try:
+        size = e.stat().st_size
+        if _MAIL_NAME.fullmatch(e.name):
+            return None
+        if e.name.lower().endswith(".msg"):
+            return SKIP_OUTLOOK
+        if not size:
+            return SKIP_EMPTY
+        with open(e.path, "rb") as f:
+            if f.read(len(OLE2_MAGIC)) == OLE2_MAGIC:
+                return SKIP_OUTLOOK
+            f.seek(0)
+            return None if is_message_file(f) else SKIP_NOT_MAIL
+    except FileNotFoundError:
+        raise  # vanished: not a file of the container any more, so not counted
+    except OSError:
+        return SKIP_UNREADABLE
 
 
 # --- plugin glue -----------------------------------------------------------

@@ -8,7 +8,7 @@ being "INBOX". A file is a message when it opens with a header block naming
 a mail field (From, Date, Subject, Message-ID, Received, ...), possibly after
 a ``From `` line. A file whose name says mail (``*.eml``, MH and Enron
 numbers) but whose bytes are not is quarantined with that reason when read;
-every other file is counted by `skipped` under its reason (see `_skip_reason`).
+every other file is counted by `skipped` under its reason (see `_fs.skip_reason`).
 
 An entry's key is the file's relative path; its content stamp is
 ``size:mtime_ns`` because, unlike a Maildir, nothing promises these files
@@ -30,7 +30,6 @@ per source type whether flags can be set).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,48 +38,11 @@ from mailindex.errors import SourceError
 from mailindex.folders import symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs, maildir
-from mailindex.sources.base import (SKIP_EMPTY, SKIP_METADATA, SKIP_NOT_A_FILE, SKIP_NOT_MAIL, SKIP_OUTLOOK,
-                                    SKIP_UNREADABLE, Container, Entry, Folder, Source)
+from mailindex.sources.base import Container, Entry, Folder, Source
 from mailindex.sources.maildir import MaildirSource
 from mailindex.sources.mbox import MboxSource
 
 ROOT = "."  # container name of the source's top directory
-
-
-_MAIL_NAME = re.compile(r"(?i)^(\d+\.?|.*\.(eml|mime|rfc822|mbx|msg822))$")
-
-
-def _skip_reason(e: os.DirEntry[str]) -> str | None:
-    """Why a directory entry that is not a directory is left out; None if it is mail.
-
-    A file whose name says mail (*.eml, MH and Enron numbers) is listed
-    unopened: its bytes are checked when the sync reads them (`is_message`), and
-    one that is no mail is quarantined under its path, not lost from view. Any
-    other file is mail by its head (`_fs.is_message_file`). The stat here is the
-    one the entry needs (cached by `e`). Raises FileNotFoundError if `e` vanished
-    since the listing.
-    """
-    if not _fs.is_file(e):
-        return SKIP_NOT_A_FILE
-    if _fs.is_ignored_file(e.name):
-        return SKIP_METADATA
-    try:
-        size = e.stat().st_size
-        if _MAIL_NAME.match(e.name):
-            return None
-        if e.name.lower().endswith(".msg"):
-            return SKIP_OUTLOOK
-        if not size:
-            return SKIP_EMPTY
-        with open(e.path, "rb") as f:
-            if f.read(len(_fs.OLE2_MAGIC)) == _fs.OLE2_MAGIC:
-                return SKIP_OUTLOOK
-            f.seek(0)
-            return None if _fs.is_message_file(f) else SKIP_NOT_MAIL
-    except FileNotFoundError:
-        raise  # vanished: not a file of the container any more, so not counted
-    except OSError:
-        return SKIP_UNREADABLE
 
 
 def _folder(container: str) -> str:
@@ -153,7 +115,7 @@ class EmlSource(_fs.TallySource):
             if _fs.is_dir(e):
                 continue  # a container of its own, or hidden
             try:
-                reason = _skip_reason(e)
+                reason = _fs.skip_reason(e)
             except FileNotFoundError:
                 continue  # vanished since the listing
             if reason is not None:

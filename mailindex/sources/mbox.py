@@ -331,8 +331,9 @@ def gmail_folders(labels: list[str]) -> tuple[tuple[str, ...], set[str]]:
     for label in labels:
         low = label.lower()
         if low in GMAIL_STATE_LABELS:
-            if GMAIL_STATE_LABELS[low]:
-                flags.add(GMAIL_STATE_LABELS[low])
+            flag = GMAIL_STATE_LABELS[low]
+            if flag:
+                flags.add(flag)
             continue
         system = GMAIL_SYSTEM_LABELS.get(low)
         if system is not None:
@@ -489,7 +490,9 @@ def _cut(buf: bytearray, lo: int, hi: int) -> int:
     i = buf.rfind(b"\n", lo, hi)
     if i >= 0:
         return i + 1
-    run = _GT_RUN.match(buf, lo, hi).end()
+    gt = _GT_RUN.match(buf, lo, hi)
+    assert gt is not None, '">*" matches the empty string at lo <= hi'
+    run = gt.end()
     x = hi - 1
     while x > run + 5:
         if _MAYBE_FROM.match(buf, x, hi) is None:
@@ -789,17 +792,15 @@ class TreeFile:
 def _tree_file(e: os.DirEntry[str], root: Path) -> TreeFile | str:
     """The container file a directory entry (not a directory) is, or why it is left out.
 
-    An mbox file first; else eml decides, by the same rules and with the same
+    An mbox file first; else `_fs.skip_reason` decides, by the same rules and with the same
     reasons as in an .eml tree, whether it is one message. Raises
     FileNotFoundError if `e` vanished since the listing.
     """
-    from mailindex.sources import eml  # not at the top: eml imports this module
-
     path = Path(e.path)
     rel = _fs.rel_posix(path, root)
     if _fs.is_file(e) and _is_mbox_file(path, e.name):
         return TreeFile(rel, path)
-    reason = eml._skip_reason(e)
+    reason = _fs.skip_reason(e)
     return TreeFile(rel, path, whole=True) if reason is None else reason
 
 

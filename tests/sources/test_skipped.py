@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailindex.sources import eml
+from mailindex.sources import _fs
 from mailindex.sources.base import (SKIP_EMPTY, SKIP_METADATA, SKIP_NOT_A_FILE, SKIP_NOT_MAIL, SKIP_OUTLOOK,
                                     SKIP_UNREADABLE)
 from mailindex.sources.eml import EmlSource
@@ -36,7 +36,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise PermissionError(13, "Permission denied", file)
         return builtins.open(file, *args, **kwargs)
 
-    monkeypatch.setattr(eml, "open", tracking_open, raising=False)
+    monkeypatch.setattr(_fs, "open", tracking_open, raising=False)  # where the sources sniff files
     return names
 
 
