@@ -3,6 +3,7 @@ account's. Front ends (the CLI, a server) stand on this and on `mailindex.api`."
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -36,10 +37,23 @@ class Account:
 
     def __init__(self, engine: Engine, account_id: str) -> None:
         self._engine, self.id = engine, account_id
-        self.messages = Messages(engine, account_id)
-        self.contacts = Contacts(engine, account_id)
-        self.sources = Sources(engine, account_id)
-        self.connect_tokens = ConnectTokens(engine, account_id)
+
+    # Each resource is made when first used: a one-question command builds one, not five.
+    @functools.cached_property
+    def messages(self) -> Messages:
+        return Messages(self._engine, self.id)
+
+    @functools.cached_property
+    def contacts(self) -> Contacts:
+        return Contacts(self._engine, self.id)
+
+    @functools.cached_property
+    def sources(self) -> Sources:
+        return Sources(self._engine, self.id)
+
+    @functools.cached_property
+    def connect_tokens(self) -> ConnectTokens:
+        return ConnectTokens(self._engine, self.id)
 
     def __repr__(self) -> str:
         return f"<Account {self.id}>"
@@ -121,8 +135,6 @@ class MailIndex:
         self.engine = Engine(path, read_only=read_only, pm=pm, clock=clock,
                              allow_private_callbacks=allow_private_callbacks)
         self._accounts: dict[str, Account] = {}
-        self.accounts = Accounts(self.engine)
-        self.connect_tokens = ConnectTokens(self.engine)
         if owner is not None:
             self.engine.check_writable()
             self.accounts.update(self.default_account.id, email_addresses=owner)
@@ -165,6 +177,16 @@ class MailIndex:
         return self.engine.passwords
 
     # -- accounts -------------------------------------------------------------
+    @functools.cached_property
+    def accounts(self) -> Accounts:
+        """The accounts resource of the index."""
+        return Accounts(self.engine)
+
+    @functools.cached_property
+    def connect_tokens(self) -> ConnectTokens:
+        """The index-wide connect tokens: redeeming one creates an account."""
+        return ConnectTokens(self.engine)
+
     def account(self, account_id: str) -> Account:
         """One account by id; AccountNotFound if none."""
         account_id = check_account_id(account_id)
