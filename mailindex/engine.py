@@ -20,7 +20,6 @@ import pluggy
 from mailindex.index import contacts
 from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, MessageNotFound, QueryError,
                               ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
-from mailindex.index import tables
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
@@ -74,8 +73,6 @@ class Engine:
             self.store.close()  # a failed open leaves nothing open
             raise
         self.searcher = Searcher(self.tantivy)
-        if not read_only:
-            tables.create_tables(self.store)
         self._open_sources: dict[tuple[Any, ...], Source] = {}
         self.passwords: dict[str, str] = {}  # location -> password given by the caller; kept in memory only
 
@@ -149,10 +146,14 @@ class Engine:
 
     def open_row(self, row: sqlite3.Row) -> Source:
         """The backend of a `sources` row, kept open for the engine's life (one IMAP login, not one per read)."""
-        key = (row["id"], row["location"], row["type"], row["options"])
+        key = (row["id"], row["location"], row["type"], row["options"])  # as keep_open's
         if key not in self._open_sources:
             self._open_sources[key] = self.open_source(row["location"], row["type"], json.loads(row["options"]))
         return self._open_sources[key]
+
+    def keep_open(self, row: sqlite3.Row, source: Source) -> None:
+        """Hold `source`, just opened for a new `sources` row, as that row's backend (not opened twice)."""
+        self._open_sources.setdefault((row["id"], row["location"], row["type"], row["options"]), source)
 
     def source_for_id(self, source_id: int) -> Source | None:
         """The backend of a source by id; None if there is none or it cannot be opened."""

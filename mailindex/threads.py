@@ -27,27 +27,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-GMAIL_PREFIX = "gm-"
+from mailindex.index import tables
 
-# Threads are numbered inside SQLite (small integers keep the indexes that
-# every add touches small); their public ids are the names in thread_info.
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS thread_info (
-        id   INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,  -- the public thread id
-        size INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS thread_message (
-        key    TEXT NOT NULL UNIQUE,
-        thread INTEGER NOT NULL,
-        nodes  TEXT NOT NULL  -- JSON list of the ids this message links: its Message-ID, then its references
-    )""",
-    "CREATE INDEX IF NOT EXISTS thread_message_by_thread ON thread_message (thread)",
-    """CREATE TABLE IF NOT EXISTS thread_node (
-        node   TEXT PRIMARY KEY,  -- a Message-ID, of a message we have or only of one referenced (a ghost)
-        thread INTEGER NOT NULL
-    ) WITHOUT ROWID""",
-)
+GMAIL_PREFIX = "gm-"
 
 # Every id list is passed to SQLite as one JSON array, read with json_each: one
 # fixed statement per query, whatever the number of ids.
@@ -78,8 +60,7 @@ class ThreadStore:
         # Only when missing, so a read-only connection can use existing tables; one execute per statement
         # because executescript would commit the caller's open transaction.
         if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'thread_node'").fetchone():
-            for statement in _DDL:
-                db.execute(statement)
+            tables.create_threads(db)
 
     # -- writing ------------------------------------------------------------
     def add(self, key: str, email_message_id: str | None, refs: Sequence[str],

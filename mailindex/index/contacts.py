@@ -32,40 +32,6 @@ FROM, TO, CC, BCC = 1, 2, 4, 8
 RECIPIENT = TO | CC | BCC
 _ROLE_BITS = {"from": FROM, "to": TO, "cc": CC, "bcc": BCC}
 
-DDL = """
-CREATE TABLE IF NOT EXISTS address (
-    id        INTEGER PRIMARY KEY,
-    email     TEXT NOT NULL UNIQUE,
-    name      TEXT NOT NULL DEFAULT '',  -- from the newest message that gave one
-    name_date INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS message_address (
-    address INTEGER NOT NULL,  -- address.id
-    message INTEGER NOT NULL,  -- messages.id
-    role    INTEGER NOT NULL,  -- FROM | TO | CC | BCC bits
-    PRIMARY KEY (address, message)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS contacts (
-    account TEXT NOT NULL,  -- figures are per account: they depend on its owner and its messages
-    email TEXT NOT NULL,
-    name TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    sent_count INTEGER NOT NULL,
-    received_count INTEGER NOT NULL,
-    sent_from_account_count INTEGER NOT NULL,
-    last_sent INTEGER,
-    last_received INTEGER,
-    last_active INTEGER,
-    PRIMARY KEY (account, email)
-);
-CREATE INDEX IF NOT EXISTS contacts_by_count ON contacts (account, count);
-CREATE INDEX IF NOT EXISTS contacts_by_sent ON contacts (account, sent_count);
-CREATE INDEX IF NOT EXISTS contacts_by_received ON contacts (account, received_count);
-CREATE INDEX IF NOT EXISTS contacts_by_active ON contacts (account, last_active);
-CREATE TABLE IF NOT EXISTS contact_dirty (account TEXT NOT NULL, address INTEGER NOT NULL,
-                                          PRIMARY KEY (account, address)) WITHOUT ROWID;
-"""
-
 _JSON_LIST = "(SELECT value FROM json_each(?))"
 _OWNER_IDS = "(SELECT id FROM address WHERE email IN (SELECT value FROM json_each(:owners)))"
 _DIRTY = "(SELECT address FROM contact_dirty WHERE account = :account)"

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -30,98 +30,8 @@ import zstandard
 
 from mailindex.errors import IndexClosed, IndexStoreError, IndexThreadError, IndexVersionError
 from mailindex.record import Address, Attachment, Record
+from mailindex.index import tables
 from mailindex.index.schema import SCHEMA_VERSION
-
-DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY,  -- 24 hex
-    created INTEGER NOT NULL,
-    suspended INTEGER NOT NULL DEFAULT 0,
-    email_addresses TEXT NOT NULL DEFAULT '[]',  -- the owner's addresses, lowercase, JSON
-    first_name TEXT NOT NULL DEFAULT '',
-    last_name TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS sources (
-    id INTEGER PRIMARY KEY,
-    account TEXT NOT NULL REFERENCES accounts(id),
-    label TEXT NOT NULL,
-    type TEXT NOT NULL,
-    location TEXT NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',  -- the backend's own options
-    status TEXT NOT NULL DEFAULT 'OK',
-    sync_all_folders INTEGER NOT NULL DEFAULT 0,
-    sync_flags INTEGER NOT NULL DEFAULT 0,
-    raw_file_list INTEGER NOT NULL DEFAULT 0,
-    created INTEGER NOT NULL,
-    last_sync_start INTEGER,
-    last_sync_stop INTEGER,
-    last_expunge INTEGER,
-    initial_import_finished INTEGER NOT NULL DEFAULT 0,
-    full_rescan INTEGER NOT NULL DEFAULT 0,  -- an option changed: compare every entry, trust no stamp
-    UNIQUE (account, label)
-);
-CREATE TABLE IF NOT EXISTS containers (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    stamp TEXT NOT NULL,
-    skipped TEXT NOT NULL DEFAULT '{}',  -- files its last listing left out, by reason (JSON)
-    PRIMARY KEY (source_id, name)
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    message_id TEXT NOT NULL UNIQUE,
-    sort_key INTEGER NOT NULL UNIQUE,
-    date INTEGER NOT NULL,
-    date_indexed INTEGER NOT NULL,
-    email_message_id TEXT,
-    gmail_message_id TEXT,
-    parse_error TEXT,
-    nb_files INTEGER NOT NULL DEFAULT 0,
-    nb_signature_images INTEGER NOT NULL DEFAULT 0,  -- of nb_files: listed only with raw_file_list
-    record BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_email_message_id ON messages(email_message_id);
-CREATE INDEX IF NOT EXISTS messages_gmail_message_id ON messages(gmail_message_id);
-CREATE TABLE IF NOT EXISTS locations (
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    container TEXT NOT NULL,
-    key TEXT NOT NULL,
-    message INTEGER NOT NULL REFERENCES messages(id),
-    folders TEXT NOT NULL,
-    locator TEXT NOT NULL,
-    content_stamp TEXT NOT NULL,
-    flags TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    sig TEXT NOT NULL,
-    path TEXT NOT NULL,
-    UNIQUE (source_id, container, key)
-);
-CREATE INDEX IF NOT EXISTS locations_message ON locations(message);
-CREATE INDEX IF NOT EXISTS locations_path ON locations(source_id, container, path);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    container TEXT NOT NULL,
-    key TEXT NOT NULL,
-    locator TEXT NOT NULL,
-    error TEXT NOT NULL,
-    indexed INTEGER NOT NULL,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    UNIQUE (source_id, container, key)
-);
-CREATE TABLE IF NOT EXISTS intent (message_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS sync_log (
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER NOT NULL,
-    started INTEGER NOT NULL,
-    seconds REAL NOT NULL,
-    report TEXT NOT NULL
-);
-"""
-
 
 _RECORD_FIELDS = tuple(f.name for f in fields(Record) if f.name != "text")
 _FILE_FIELDS = tuple(f.name for f in fields(Attachment))
@@ -219,7 +129,7 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA foreign_keys=ON")
-                self.db.executescript(DDL)
+                tables.create(self.db)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             version = self.meta("schema_version")
         except sqlite3.Error as exc:
@@ -282,11 +192,7 @@ class Store:
 
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """A query's rows, addressable by column name (other queries keep plain tuples: they are faster)."""
-        self.db.row_factory = sqlite3.Row
-        try:
-            return self.db.execute(sql, args).fetchall()
-        finally:
-            self.db.row_factory = None
+        return self.db.rows(sql, args)
 
     # -- sources ------------------------------------------------------------
     def source_rows(self, account: str | None = None) -> list[sqlite3.Row]:
@@ -507,17 +413,29 @@ class _Connection(sqlite3.Connection):
         check_use(self.closed, self.owner)
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self._retrying(lambda: super(_Connection, self).execute(sql, parameters))
+
+    def rows(self, sql: str, parameters: Any = ()) -> list[sqlite3.Row]:
+        """A query's rows, addressable by column name, on a cursor of their own (the connection's other
+        queries keep plain tuples: they are faster)."""
+        def run() -> sqlite3.Cursor:
+            cursor = self.cursor()
+            cursor.row_factory = sqlite3.Row
+            return cursor.execute(sql, parameters)
+        return self._retrying(run).fetchall()
+
+    def _retrying(self, run: Callable[[], sqlite3.Cursor]) -> sqlite3.Cursor:
         self.check()
         for wait in _SHM_WAITS if self.read_only else ():
             try:
-                return super().execute(sql, parameters)
+                return run()
             except sqlite3.OperationalError as exc:
                 # A writer turning the file to WAL mode makes the -wal, then the -shm, which a reader that
                 # writes nothing cannot make (SQLITE_CANTOPEN meanwhile): it comes within milliseconds.
                 if exc.sqlite_errorname != "SQLITE_CANTOPEN":
                     raise
                 time.sleep(wait)
-        return super().execute(sql, parameters)
+        return run()
 
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
         self.check()
