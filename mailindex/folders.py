@@ -66,3 +66,9 @@ SKIPPED_BY_DEFAULT = frozenset({"\\Trash", "\\Drafts", "\\Junk"})
 def synced_folders(folders: tuple[str, ...]) -> tuple[str, ...]:
     """The folders a default sync keeps: all but trash, drafts and junk (by their symbolic names)."""
     return tuple(f for f in folders if symbolic_name(f) not in SKIPPED_BY_DEFAULT)
+
+
+def normalize_folder(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501); other names are kept as written."""
+    head, sep, rest = name.partition(DELIMITER)
+    return ("INBOX" if head.upper() == "INBOX" else head) + sep + rest

@@ -26,13 +26,12 @@ from typing import Any, TypeVar
 
 from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
-from mailindex.folders import symbolic_name
+from mailindex.folders import normalize_folder, symbolic_name
 from mailindex.index import schema as S
 from mailindex.index.store import encode_record, to_sql
 from mailindex.killpoints import kill_point
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
-from mailindex.query.compiler import normalize_folder
 from mailindex.record import Address, Attachment, Record, message_id_for, sha256_hex
 from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Source
 

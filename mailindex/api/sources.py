@@ -79,6 +79,7 @@ class Sources:
                        "sync_flags, raw_file_list) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (self._account_id, label, src.type, path, json.dumps(options), int(self._engine.clock()),
                         flags["sync_all_folders"], flags["sync_flags"], flags["raw_file_list"]))
+        self._engine.keep_open(self.row(label), src)
         return self.get(label)
 
     def list(self) -> builtins.list[dict[str, Any]]:

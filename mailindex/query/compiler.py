@@ -13,7 +13,7 @@ from typing import cast
 import tantivy
 from tantivy import Occur, Query
 
-from mailindex.folders import DELIMITER
+from mailindex.folders import normalize_folder
 from mailindex.index import schema as S
 from mailindex.query.filters import Filters
 from mailindex.query.patterns import glob_to_regex, int_range_regex, is_regex, parse_regex
@@ -90,12 +90,6 @@ def _folder(schema: tantivy.Schema, value: str) -> Query:
         names = FLAGGED_NAMES if value.lower() in ("\\flagged", "\\starred") else (value,)
         return terms_query(schema, S.SYMBOLIC, names)
     return Query.term_query(schema, S.FOLDER, normalize_folder(value))
-
-
-def normalize_folder(name: str) -> str:
-    """INBOX is case-insensitive (RFC 3501); other names are kept as written."""
-    head, sep, rest = name.partition(DELIMITER)
-    return ("INBOX" if head.upper() == "INBOX" else head) + sep + rest
 
 
 def _range(schema: tantivy.Schema, field: str, after: int | None, before: int | None) -> Query | None:
