@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.gmail_server import (ALL_MAIL, FIRST_MSGID, INBOX, SPAM, STARRED, TRASH, GmailServer, _Parser,
+from gmail_server import (ALL_MAIL, FIRST_MSGID, INBOX, SPAM, STARRED, TRASH, GmailServer, _Parser,
                                 format_internaldate, parse_internaldate)
 
 pytest.importorskip("imapclient", reason="the Gmail server tests drive it with imapclient")

@@ -17,7 +17,7 @@ from mailindex.record import message_id_for
 from tests import mail
 
 pytest.importorskip("mailindex_imap", reason="the IMAP plugin is not installed (make test installs plugins/imap)")
-from tests.gmail_server import TRASH, GmailServer  # noqa: E402
+from gmail_server import TRASH, GmailServer  # noqa: E402
 
 USER = "alice@gmail.com"
 
