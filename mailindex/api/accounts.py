@@ -21,9 +21,10 @@ from mailindex.api.sources import SOURCE_STATUSES, Sources
 from mailindex.engine import Engine
 from mailindex.errors import QueryError
 from mailindex.index import contacts
-from mailindex.query.filters import MAX_LIMIT, email_list, flag_param, int_param, name_param, text_param
+from mailindex.query.filters import (MAX_LIMIT, email_list, flag_param, int_param, known_params, name_param,
+                                     text_param)
 
-LIST_PARAMS = ("email", "status", "status_ok", "limit", "offset")
+ACCOUNT_LIST_PARAMS = ("email", "status", "status_ok", "limit", "offset")
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -52,10 +53,7 @@ class Accounts:
     def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """Accounts, oldest first, filtered by `email` (an owner address), `status` (some source has it),
         `status_ok` (1: every source OK; 0: some source not OK), paged by `limit` (1..100) and `offset`."""
-        p = {k: v for k, v in params.items() if v is not None}
-        unknown = [k for k in p if k not in LIST_PARAMS]
-        if unknown:
-            raise QueryError(unknown[0], p[unknown[0]], f"unknown parameter; known: {', '.join(LIST_PARAMS)}")
+        p = known_params(params, ACCOUNT_LIST_PARAMS)
         where, args = [], []
         if "email" in p:
             where.append("EXISTS (SELECT 1 FROM json_each(a.email_addresses) WHERE value = ?)")

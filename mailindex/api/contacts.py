@@ -11,11 +11,11 @@ from typing import Any
 from mailindex.api.messages import Messages
 from mailindex.engine import Engine
 from mailindex.errors import ContactNotFound, QueryError
-from mailindex.query.filters import MAX_LIMIT, int_param, text_param
+from mailindex.query.filters import MAX_LIMIT, int_param, known_params, text_param
 from mailindex.results import thumbnail
 
 SORT_BY = ("email", "count", "received_count", "sent_count")
-LIST_PARAMS = ("search", "active_before", "active_after", "sort_by", "sort_order", "limit", "offset")
+CONTACT_LIST_PARAMS = ("search", "active_before", "active_after", "sort_by", "sort_order", "limit", "offset")
 
 
 class Contacts:
@@ -56,10 +56,7 @@ def _contact(r: Sequence[Any]) -> dict[str, Any]:
 
 def list_contacts(db: sqlite3.Connection, account: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The Context.IO contacts list of one account: `{query, matches}`."""
-    p = {k: v for k, v in params.items() if v is not None}
-    unknown = [k for k in p if k not in LIST_PARAMS]
-    if unknown:
-        raise QueryError(unknown[0], p[unknown[0]], f"unknown parameter; known: {', '.join(LIST_PARAMS)}")
+    p = known_params(params, CONTACT_LIST_PARAMS)
     search = text_param("search", p["search"]).lower() if "search" in p else None
     sort_by = p.get("sort_by", "count")
     if sort_by not in SORT_BY:

@@ -19,7 +19,7 @@ from mailindex.index.store import decode_record
 from mailindex.locations import resource_url
 from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
-from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, LIST_PARAMS, Include, parse_params
+from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, MESSAGE_LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 from mailindex.threads import ThreadStore, flatten, jwz_tree
@@ -34,7 +34,7 @@ class Messages:
         self._engine, self._account_id = engine, account_id
         self._sources = Sources(engine, account_id)
 
-    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Any, Any, Include]:
+    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS) -> tuple[Any, Any, Include]:
         filters, page, include = parse_params(params, allowed)
         query = compile_filters(filters, self._engine.searcher.schema, self._engine.owners(self._account_id),
                                 self._engine.searcher, account=self._account_id, sources=self._sources.terms())
@@ -48,7 +48,7 @@ class Messages:
 
     def iter(self, **params: Any) -> Iterator[dict[str, Any]]:
         """Every matching message, in order, with no 100 cap (no limit/offset)."""
-        allowed = tuple(p for p in LIST_PARAMS if p not in ("limit", "offset"))
+        allowed = tuple(p for p in MESSAGE_LIST_PARAMS if p not in ("limit", "offset"))
         query, page, include = self._query(params, allowed)
         batch: builtins.list[int] = []
         for key in self._engine.searcher.iter_all(query, page.sort_order == "desc"):

@@ -21,7 +21,7 @@ FILTER_PARAMS = (*ADDRESS_PARAMS, "subject", "folder", "source", "file_name", "f
 PAGE_PARAMS = ("sort_order", "limit", "offset")
 INCLUDE_PARAMS = ("include_thread_size", "include_body", "body_type", "include_headers", "include_flags",
                   "include_source")
-LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS + INCLUDE_PARAMS
+MESSAGE_LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS + INCLUDE_PARAMS
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _TS_MIN, _TS_MAX = -(2**40), 2**40  # far beyond any real date; keeps integers inside Tantivy's i64
 
@@ -161,12 +161,18 @@ def _slashed(name: str, value: str) -> None:
         raise QueryError(name, value, "the regular expression between the slashes is empty")
 
 
-def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = LIST_PARAMS) -> tuple[Filters, Page, Include]:
-    """Validate Context.IO list parameters (Python names: `from`, `date_after`, ...)."""
+def known_params(params: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """`params` without the ones given as None; QueryError naming the first one not in `allowed`."""
     unknown = [k for k in params if k not in allowed]
     if unknown:
         raise QueryError(unknown[0], params[unknown[0]], f"unknown parameter; known: {', '.join(allowed)}")
-    p = {k: v for k, v in params.items() if v is not None}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS,
+                 ) -> tuple[Filters, Page, Include]:
+    """Validate Context.IO message list parameters (Python names: `from`, `date_after`, ...)."""
+    p = known_params(params, allowed)
     f: dict[str, Any] = {}
     for name in ADDRESS_PARAMS:
         if name in p:
