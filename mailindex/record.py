@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mailindex.rfc822 import fields
+
 DateSource = Literal["header", "received", "envelope", "mtime", "none"]
 ADDRESS_ROLES = ("from", "to", "cc", "bcc", "reply_to", "sender")
 SIGNATURE_IMAGE_MAX = 32 * 1024  # bytes; Outlook and Gmail signature logos are a few KiB
@@ -28,17 +30,6 @@ _VOLATILE_HINTS = (b"status", b"x-keywords", b"x-uid", b"x-imap", b"content-leng
                    b"x-evolution", b"x-mozilla-keys")
 
 
-def _split_header_lines(header: bytes) -> list[bytes]:
-    """Header fields with their continuation lines joined (line endings kept)."""
-    fields: list[bytes] = []
-    for line in header.splitlines(keepends=True):
-        if fields and line[:1] in (b" ", b"\t"):
-            fields[-1] += line
-        else:
-            fields.append(line)
-    return fields
-
-
 def identity_bytes(raw: bytes) -> bytes:
     """The bytes that decide a message's identity.
 
@@ -46,12 +37,12 @@ def identity_bytes(raw: bytes) -> bytes:
     mbox is one message) and headers that stores rewrite are dropped.
     """
     data = raw.replace(b"\r\n", b"\n")
-    end = data.find(b"\n\n")
+    end = data.find(b"\n\n")  # exactly this rule, not rfc822.header_end: ids never change
     head, body = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
     low = head.lower()
     if not any(hint in low for hint in _VOLATILE_HINTS):  # most messages: a few substring scans, no split
         return data
-    return b"".join(f for f in _split_header_lines(head) if not _VOLATILE_HEADERS.match(f)) + body
+    return b"".join(f for f in fields(head) if not _VOLATILE_HEADERS.match(f)) + body
 
 
 def message_id_for(raw: bytes) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mailindex.parse_headers import codec_for, decode_text
 from mailindex.record import Address, Attachment, Record, file_id_for
+from mailindex.rfc822 import header_end
 from mailindex.sources.base import FLAG_NAMES
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01]))(?!\d)")
@@ -171,8 +172,8 @@ def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]
 
 def header_block(raw: bytes) -> str:
     """The header block exactly as in the source (decoded as latin-1 when not UTF-8)."""
-    end = re.search(rb"\r?\n\r?\n", raw)
-    head = raw[: end.start()] if end else raw
+    end = header_end(raw)
+    head = raw if end is None else raw[:end].removesuffix(b"\n").removesuffix(b"\r")
     try:
         return head.decode("utf-8")
     except UnicodeDecodeError:

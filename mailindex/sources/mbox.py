@@ -92,6 +92,7 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from typing import IO, Any
 
+from mailindex import rfc822
 from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, SourceNotFound
 from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS, symbolic_name
 from mailindex.hookspecs import hookimpl
@@ -253,8 +254,8 @@ def _starts_message(env: Envelope, prev_blank: bool, next_line: bytes | None) ->
 # --- headers (only the few an mbox keeps its state in) -----------------------
 
 def header_block(raw: bytes) -> bytes:
-    m = _HEADER_END.search(raw)
-    return raw if m is None else raw[: m.start() + 1]
+    end = rfc822.header_end(raw)
+    return raw if end is None else raw[:end]
 
 
 def header_values(block: bytes, names: set[bytes]) -> dict[bytes, bytes]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from mailindex import rfc822
 from mailindex.errors import SourceError
 from mailindex.killpoints import kill_point
 from mailindex.sources._fs import fsync_dir
@@ -58,14 +59,8 @@ def with_flags(raw: bytes, flags: frozenset[str] | set[str]) -> bytes:
         if head and not head.endswith(b"\n"):
             head += eol
         body = eol
-    fields: list[bytes] = []
-    for line in head.splitlines(keepends=True):
-        if fields and line[:1] in (b" ", b"\t"):
-            fields[-1] += line
-        else:
-            fields.append(line)
     kept = []
-    for field in fields:
+    for field in rfc822.fields(head):
         if _STATUS_FIELD.match(field):
             continue
         m = _MOZILLA_FIELD.match(field)
