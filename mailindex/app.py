@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from mailindex.api.accounts import Accounts, account_dicts, check_account_id
+from mailindex.api.accounts import Accounts, account_dicts
 from mailindex.api.connect_tokens import ConnectTokens
 from mailindex.api.contacts import Contacts
 from mailindex.api.messages import Messages
@@ -22,6 +22,7 @@ from mailindex.errors import AccountNotFound, QueryError
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
 from mailindex.locations import canonical
+from mailindex.query.filters import account_id_param
 from mailindex.sources.base import Source
 from mailindex.sync import Progress, SyncReport
 
@@ -189,9 +190,13 @@ class MailIndex:
 
     def account(self, account_id: str) -> Account:
         """One account by id; AccountNotFound if none."""
-        account_id = check_account_id(account_id)
+        account_id = account_id_param(account_id)
         if not self.engine.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
             raise AccountNotFound(account_id)
+        return self._bundle(account_id)
+
+    def _bundle(self, account_id: str) -> Account:
+        """The Account of an id known to exist, made once."""
         if account_id not in self._accounts:
             self._accounts[account_id] = Account(self.engine, account_id)
         return self._accounts[account_id]
@@ -206,7 +211,7 @@ class MailIndex:
                 raise AccountNotFound("default (this index has no default account; name one)")
             chosen = self.accounts.create()["id"]
             store.set_meta("default_account", chosen)
-        return self.account(chosen)
+        return self._bundle(chosen)
 
     @property
     def messages(self) -> Messages:

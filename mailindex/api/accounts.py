@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import re
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -21,11 +20,10 @@ from mailindex.api.sources import SOURCE_STATUSES, Sources
 from mailindex.engine import Engine
 from mailindex.errors import QueryError
 from mailindex.index import contacts
-from mailindex.query.filters import (MAX_LIMIT, email_list, flag_param, int_param, known_params, name_param,
+from mailindex.query.filters import (MAX_LIMIT, account_id_param, email_list, flag_param, int_param, known_params, name_param,
                                      text_param)
 
 ACCOUNT_LIST_PARAMS = ("email", "status", "status_ok", "limit", "offset")
-_ACCOUNT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 def new_account_id() -> str:
@@ -76,14 +74,14 @@ class Accounts:
 
     def get(self, account_id: str) -> dict[str, Any]:
         """One account object; AccountNotFound if no account has this id."""
-        return account_dicts(self._engine, [self._engine.account_row(check_account_id(account_id))])[0]
+        return account_dicts(self._engine, [self._engine.account_row(account_id_param(account_id))])[0]
 
     def update(self, account_id: str, *, first_name: str | None = None, last_name: str | None = None,
                email_addresses: str | Iterable[str] | None = None, suspended: bool | int | None = None,
                ) -> dict[str, Any]:
         """Change names, the owner's addresses (contacts are recounted), or suspension (1 suspends, 0 resumes)."""
         self._engine.check_writable()
-        account_id = check_account_id(account_id)
+        account_id = account_id_param(account_id)
         row = self._engine.account_row(account_id)
         changes: dict[str, Any] = {}
         if first_name is not None:
@@ -116,7 +114,7 @@ class Accounts:
 
         Source mail on disk is never touched."""
         self._engine.check_writable()
-        account_id = check_account_id(account_id)
+        account_id = account_id_param(account_id)
         self._engine.account_row(account_id)
         sources = Sources(self._engine, account_id)
         for row in sources.rows():
@@ -127,12 +125,6 @@ class Accounts:
             db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
             db.execute("DELETE FROM meta WHERE key = 'default_account' AND value = ?", (account_id,))
         return {"success": True}
-
-
-def check_account_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ACCOUNT_ID.match(value.strip().lower()):
-        raise QueryError("id", value, "must be an account id: 24 hexadecimal characters")
-    return value.strip().lower()
 
 
 def insert_account(db: sqlite3.Connection, account_id: str, created: int, email_addresses: Sequence[str],

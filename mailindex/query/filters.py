@@ -23,6 +23,7 @@ INCLUDE_PARAMS = ("include_thread_size", "include_body", "body_type", "include_h
                   "include_source")
 MESSAGE_LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS + INCLUDE_PARAMS
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_ACCOUNT_ID = re.compile(r"[0-9a-f]{24}")
 _TS_MIN, _TS_MAX = -(2**40), 2**40  # far beyond any real date; keeps integers inside Tantivy's i64
 
 
@@ -77,6 +78,13 @@ def string_param(name: str, value: Any) -> str:
         raise QueryError(name, value, f"is not valid Unicode text (U+{ord(value[exc.start]):04X} at "
                                       f"position {exc.start}: bytes that were not UTF-8)") from None
     return value
+
+
+def account_id_param(value: Any) -> str:
+    """An account id (24 hex digits, any case), lowercased."""
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value.strip().lower()):
+        raise QueryError("id", value, "must be an account id: 24 hexadecimal characters")
+    return value.strip().lower()
 
 
 def text_param(name: str, value: Any) -> str:
