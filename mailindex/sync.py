@@ -341,16 +341,9 @@ class SourceSync:
         for p in good:
             if p.work.old_message is not None and p.work.replaces is not None:
                 vanished.setdefault(p.work.old_message, [])
-        with self.store.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(mid,) for mid in first])
-        kill_point("sync.after-intent")
         # Only messages already in the store can have an older document; the rest are
         # covered by the intent if a crash leaves one behind.
-        self.writer.delete(existing)
-        self.writer.add(docs)
-        kill_point("sync.before-commit")
-        self.writer.commit()
-        kill_point("sync.after-commit")
+        change_tantivy(self.store, self.writer, list(first), existing, docs, BATCH_STEPS)
         try:
             self._record(batch, good, first, new_rows, consumed, in_account, relocated)
         except BaseException:
@@ -431,12 +424,7 @@ class SourceSync:
         rebuild_mids = self.store.message_ids(rebuild)
         left = {rowid: decode_record(blob) for rowid, blob in self.store.records_by_rowids(leaving).items()}
         if orphan_mids:
-            with self.store.transaction() as db:
-                db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in orphan_mids])
-            kill_point("sync.removal-after-intent")
-            self.writer.delete(orphan_mids)
-            self.writer.commit()
-            kill_point("sync.removal-after-commit")
+            change_tantivy(self.store, self.writer, orphan_mids, orphan_mids, [], REMOVAL_STEPS)
         with self.store.transaction() as db:
             db.executemany("DELETE FROM locations WHERE id = ?", [(i,) for i in gone_ids])
             contacts.remove_from_account(db, self.account, list(left.items()), self.owners)
@@ -467,6 +455,32 @@ class SourceSync:
         self._finish(vanished, {})
         self.report.seconds = time.monotonic() - started
         return self.report
+
+
+# The kill points of each kind of change: after the intent, before Tantivy's commit (None: not a
+# step of its own), after it.
+Steps = tuple[str, str | None, str]
+BATCH_STEPS: Steps = ("sync.after-intent", "sync.before-commit", "sync.after-commit")
+REMOVAL_STEPS: Steps = ("sync.removal-after-intent", None, "sync.removal-after-commit")
+REBUILD_STEPS: Steps = ("sync.rebuild-after-intent", None, "sync.rebuild-after-commit")
+
+
+def change_tantivy(store: Store, writer: Writer, named: Sequence[str], delete: Iterable[str], add: Sequence[str],
+                   steps: Steps) -> None:
+    """The first half of every change to the index: the messages it touches are named in the intent
+    (committed to SQLite) before Tantivy deletes and adds documents and commits. The SQLite transaction
+    that records the change then clears the intent; after a crash in between, `repair` makes Tantivy
+    agree with SQLite again for every message the intent names."""
+    with store.transaction() as db:
+        db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in named])
+    kill_point(steps[0])
+    writer.delete(delete)
+    if add:
+        writer.add(add)
+    if steps[1] is not None:
+        kill_point(steps[1])
+    writer.commit()
+    kill_point(steps[2])
 
 
 def repair(store: Store, writer: Writer, open_source: Callable[[int], Source | None]) -> None:
@@ -512,13 +526,7 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
                 continue
         place = placement([loc[1:] for loc in locs], accounts, date_indexed, store.sort_key(rowid))
         docs.append(with_valid_text(record, lambda r: S.document_json(r, place))[1])
-    with store.transaction() as db:
-        db.executemany("INSERT OR IGNORE INTO intent VALUES (?)", [(m,) for m in mids])
-    kill_point("sync.rebuild-after-intent")
-    writer.delete(mids)
-    writer.add(docs)
-    writer.commit()
-    kill_point("sync.rebuild-after-commit")
+    change_tantivy(store, writer, mids, mids, docs, REBUILD_STEPS)
     with store.transaction() as db:
         db.execute("DELETE FROM intent")
 

@@ -14,6 +14,7 @@ parameters, unknown messages and unsupported operations raise, as everywhere.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ _FLAG_SYMBOLS = ("\\Flagged", "\\Starred")  # a flag, where the source has no su
 class Place:
     """One location of a message: its source row, opened backend, locator and folders."""
 
-    row: Any
+    row: sqlite3.Row
     source: Source
     locator: Mapping[str, Any]
     folders: tuple[str, ...]
@@ -95,14 +96,14 @@ class LiveOperations:
             raise SourceError(message_id, "no source of this account holds the message any more: sync again")
         return places
 
-    def _dst_row(self, dst_source: str | None, default: Any) -> Any:
+    def _dst_row(self, dst_source: str | None, default: sqlite3.Row) -> sqlite3.Row:
         if dst_source is None:
             return default
         if not isinstance(dst_source, str) or not dst_source:
             raise QueryError("dst_source", dst_source, "must be a source label")
         return self._sources.row(dst_source)
 
-    def _begin(self, rows: Iterable[Any]) -> Writer:
+    def _begin(self, rows: Iterable[sqlite3.Row]) -> Writer:
         """Refuse unavailable sources, then take the writer: nothing is done at a source the index cannot follow."""
         for row in rows:
             why = self._engine.unavailable(row)
@@ -110,7 +111,7 @@ class LiveOperations:
                 raise SourceUnavailable(row["label"], why)
         return self._engine.writer()
 
-    def _follow(self, writer: Writer, rows: Iterable[Any], answer: dict[str, Any]) -> dict[str, Any]:
+    def _follow(self, writer: Writer, rows: Iterable[sqlite3.Row], answer: dict[str, Any]) -> dict[str, Any]:
         """Sync the touched sources (destinations first, so a moved message is never briefly unindexed)."""
         kill_point("live.before-follow")
         unique = list({r["id"]: r for r in rows}.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -193,7 +194,7 @@ class Messages:
     def _source_ids(self) -> set[int]:
         return {r["id"] for r in self._sources.rows()}
 
-    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, Any],
+    def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, sqlite3.Row],
                locations: builtins.list[tuple[int, int, str, str]]) -> dict[str, Any]:
         record = decode_record(blob)
         folders: dict[str, None] = {}
