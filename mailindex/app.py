@@ -191,7 +191,7 @@ class MailIndex:
     def account(self, account_id: str) -> Account:
         """One account by id; AccountNotFound if none."""
         account_id = account_id_param(account_id)
-        if not self.engine.store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
+        if not self.engine.store.has_account(account_id):
             raise AccountNotFound(account_id)
         return self._bundle(account_id)
 
@@ -206,7 +206,7 @@ class MailIndex:
         """The account the index makes for you the first time one is needed (again if it was deleted)."""
         store = self.engine.store
         chosen = store.meta("default_account")
-        if not chosen or not store.db.execute("SELECT 1 FROM accounts WHERE id = ?", (chosen,)).fetchone():
+        if not chosen or not store.has_account(chosen):
             if self.engine.read_only:
                 raise AccountNotFound("default (this index has no default account; name one)")
             chosen = self.accounts.create()["id"]

@@ -85,13 +85,12 @@ class LiveOperations:
         """Every location of the message in this account's sources, sources in order."""
         rowid = self._engine.find_message(self._account_id, message_id)[0]
         order = {r["id"]: (i, r) for i, r in enumerate(self._sources.rows())}
-        rows = self._engine.store.rows("SELECT source_id, folders, locator, sha256 FROM locations WHERE message = ? "
-                                   "ORDER BY id", (rowid,))
         places = []
-        for r in sorted((r for r in rows if r["source_id"] in order), key=lambda r: order[r["source_id"]][0]):
-            row = order[r["source_id"]][1]
-            places.append(Place(row, self._engine.open_row(row), json.loads(r["locator"]),
-                                tuple(json.loads(r["folders"])), r["sha256"]))
+        mine = (p for p in self._engine.store.locations_of(rowid) if p.source_id in order)
+        for p in sorted(mine, key=lambda p: order[p.source_id][0]):
+            row = order[p.source_id][1]
+            places.append(Place(row, self._engine.open_row(row), json.loads(p.locator), tuple(json.loads(p.folders)),
+                                p.sha256))
         if not places:
             raise SourceError(message_id, "no source of this account holds the message any more: sync again")
         return places

@@ -227,21 +227,21 @@ class Messages:
         """Bytes of the first readable location, verified; flags read live."""
         problems = []
         mine = self._source_ids()
-        for sid, container, locator_json, flags_json, sha in self._engine.store.locations_of(rowid):
-            if sid not in mine:
+        for placed in self._engine.store.locations_of(rowid):
+            if placed.source_id not in mine:
                 continue
-            src = self._engine.source_for_id(sid)
+            src = self._engine.source_for_id(placed.source_id)
             if src is None:
-                problems.append(f"source {sid} cannot be opened")
+                problems.append(f"source {placed.source_id} cannot be opened")
                 continue
-            locator = json.loads(locator_json)
+            locator = json.loads(placed.locator)
             try:
                 raw = src.read_bytes(locator)
             except (SourceError, OSError) as exc:
                 problems.append(str(exc))
                 continue
-            if sha256_hex(raw) != sha:
+            if sha256_hex(raw) != placed.sha256:
                 raise IntegrityError(f"{locator}: the message changed on disk since it was indexed "
-                                     f"(SHA-256 {sha256_hex(raw)[:16]}…, recorded {sha[:16]}…); sync again")
+                                     f"(SHA-256 {sha256_hex(raw)[:16]}…, recorded {placed.sha256[:16]}…); sync again")
             return raw, src.read_flags(locator) if want_flags else frozenset()
         raise MailindexError("cannot read the message from any of its sources: " + "; ".join(problems))

@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import zstandard
@@ -91,6 +91,17 @@ LocationRow = tuple[int, int, str, str, str, str, str]  # see Store.locations_in
 
 _WAL = 2  # byte 18 of an SQLite file: 1 for a rollback journal, 2 for a write-ahead log
 _SHM_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # seconds, for a writer's -shm (see _Connection)
+
+
+class Placed(NamedTuple):
+    """One location of a message, as stored (JSON where the column is)."""
+
+    source_id: int
+    container: str
+    folders: str  # JSON list
+    locator: str  # JSON object
+    flags: str  # JSON list
+    sha256: str  # of the bytes recorded there
 
 
 class Store:
@@ -367,11 +378,14 @@ class Store:
                 f"SELECT message, source_id FROM locations WHERE message IN ({marks})", chunk) if sid in mine)
         return out
 
-    def locations_of(self, message_rowid: int) -> list[tuple[int, str, str, str, str]]:
-        """[(source id, container, locator json, flags json, sha256)] of one message."""
-        return [(sid, from_sql(c), *rest) for sid, c, *rest in self.db.execute(
-            "SELECT source_id, container, locator, flags, sha256 FROM locations WHERE message = ? ORDER BY id",
-            (message_rowid,))]
+    def locations_of(self, message_rowid: int) -> list[Placed]:
+        """Every location of one message, oldest first."""
+        return [Placed(sid, from_sql(c), *rest) for sid, c, *rest in self.db.execute(
+            "SELECT source_id, container, folders, locator, flags, sha256 FROM locations WHERE message = ? "
+            "ORDER BY id", (message_rowid,))]
+
+    def has_account(self, account_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is not None
 
     def count_messages(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
