@@ -72,6 +72,20 @@ def test_a_read_command_where_there_is_no_index_is_an_error_and_creates_nothing(
     assert where == "evidence folder" or not index.parent.exists()
 
 
+def test_a_relative_index_path_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the README writes it (`--index ./idx`): the read-only view links to the index's files by
+    their absolute paths, never relative to a directory the links are not in."""
+    root = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("found here")]})
+    monkeypatch.chdir(tmp_path)
+    assert main(["--index", "idx", "index", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["--index", "idx", "search", "--json"]) == 0
+    assert [m["subject"] for m in json.loads(capsys.readouterr().out)] == ["found here"]
+    with MailIndex("./idx", read_only=True) as mx:
+        assert mx.messages.count() == 1
+
+
 def test_every_command_says_whether_it_writes() -> None:
     (commands,) = [a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(commands) == {*COMMANDS, "plugins"}  # plugins lists backends and opens no index

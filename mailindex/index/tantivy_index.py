@@ -126,7 +126,7 @@ class _View:
     this one, makes its lock files here, and only reads the index's own files through the links."""
 
     def __init__(self, source: Path) -> None:
-        self.source = source
+        self.source = Path(os.path.abspath(source))  # the links live elsewhere: a relative target would dangle
         try:
             self.path = Path(tempfile.mkdtemp(prefix="mailindex-view-"))
         except OSError as exc:
