@@ -15,7 +15,7 @@ from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNot
                               UnsupportedOperation)
 from mailindex.hookspecs import hookimpl
 from mailindex.record import Address, Attachment, Record
-from mailindex.sources.base import Container, Entry, RawMessage, Source
+from mailindex.sources.base import Container, Entry, RawMessage, Backend
 from mailindex.sync import SyncReport
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "Sources", "SourceUnavailable",
     "Address", "Attachment", "ConcurrentChange", "ContactNotFound", "Contacts", "Container", "Entry", "IndexClosed",
     "IndexLocked", "IndexNotFound", "IndexStoreError", "IndexThreadError", "IndexVersionError", "IntegrityError", "MailIndex", "MailindexError", "MessageNotFound",
-    "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Source",
+    "Messages", "NotFound", "PluginError", "QueryError", "RawMessage", "ReadOnlyIndex", "Record", "Backend",
     "SourceError", "SourceFormatError", "SourceNotFound", "SyncReport", "UnsupportedOperation", "default_index_dir",
     "hookimpl",
 ]

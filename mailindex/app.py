@@ -23,7 +23,7 @@ from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
 from mailindex.locations import canonical
 from mailindex.query.filters import account_id_param
-from mailindex.sources.base import Source
+from mailindex.sources.base import Backend
 from mailindex.sync import Progress, SyncReport
 
 
@@ -230,7 +230,7 @@ class MailIndex:
 
     # -- sources (of the default account) -----------------------------------------
     def open_source(self, location: str | os.PathLike[str], type: str | None = None,
-                    options: dict[str, Any] | None = None) -> Source:
+                    options: dict[str, Any] | None = None) -> Backend:
         """The backend that reads `location` (detected unless `type` is given): a path, or a URL such as
         imap://user@host for a backend plugin."""
         return self.engine.open_source(location, type, options)

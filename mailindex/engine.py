@@ -27,7 +27,7 @@ from mailindex.locations import is_url
 from mailindex.parse_headers import valid_text
 from mailindex.plugins import plugin_manager
 from mailindex.query.filters import text_param
-from mailindex.sources.base import Source
+from mailindex.sources.base import Backend
 from mailindex.sync import Progress, SourceSync, SyncReport, repair
 
 # A sync sets the status it finds, unless someone disabled the source meanwhile (another process may have).
@@ -73,7 +73,7 @@ class Engine:
             self.store.close()  # a failed open leaves nothing open
             raise
         self.searcher = Searcher(self.tantivy)
-        self._open_sources: dict[tuple[Any, ...], Source] = {}
+        self._open_sources: dict[tuple[Any, ...], Backend] = {}
         self.passwords: dict[str, str] = {}  # location -> password given by the caller; kept in memory only
 
     @property
@@ -123,7 +123,7 @@ class Engine:
 
     # -- backends -----------------------------------------------------------------------
     def open_source(self, location: str | os.PathLike[str], type: str | None = None,
-                    options: Mapping[str, Any] | None = None) -> Source:
+                    options: Mapping[str, Any] | None = None) -> Backend:
         """The backend that reads `location` (detected unless `type` is given): a path, or a URL such as
         imap://user@host for a backend plugin."""
         if is_url(location):
@@ -137,25 +137,25 @@ class Engine:
         known = [t for types in self.pm.hook.mailindex_source_types() for t in types]
         if type is not None and type not in known:
             raise SourceFormatError(where, f"unknown source type {type!r}; known: {', '.join(sorted(known))}")
-        src: Source | None = self.pm.hook.mailindex_open_source(location=where, source_type=type,
+        src: Backend | None = self.pm.hook.mailindex_open_source(location=where, source_type=type,
                                                                 options=dict(options or {}))
         if src is None:
             what = f"not a {type} source" if type else f"not mail that any backend reads ({', '.join(sorted(known))})"
             raise SourceFormatError(where, what)
         return src
 
-    def open_row(self, row: sqlite3.Row) -> Source:
+    def open_row(self, row: sqlite3.Row) -> Backend:
         """The backend of a `sources` row, kept open for the engine's life (one IMAP login, not one per read)."""
         key = (row["id"], row["location"], row["type"], row["options"])  # as keep_open's
         if key not in self._open_sources:
             self._open_sources[key] = self.open_source(row["location"], row["type"], json.loads(row["options"]))
         return self._open_sources[key]
 
-    def keep_open(self, row: sqlite3.Row, source: Source) -> None:
+    def keep_open(self, row: sqlite3.Row, source: Backend) -> None:
         """Hold `source`, just opened for a new `sources` row, as that row's backend (not opened twice)."""
         self._open_sources.setdefault((row["id"], row["location"], row["type"], row["options"]), source)
 
-    def source_for_id(self, source_id: int) -> Source | None:
+    def source_for_id(self, source_id: int) -> Backend | None:
         """The backend of a source by id; None if there is none or it cannot be opened."""
         for row in self.store.source_rows():
             if row["id"] == source_id:

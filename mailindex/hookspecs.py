@@ -5,8 +5,8 @@ name: built-ins from `mailindex.plugins.BUILTINS`, others from the
 `mailindex` entry-point group. See README.md, "Writing a backend".
 
 Two hooks say which backends exist and who opens a location. Everything a
-backend then does for one source is a method of the `Source` it returns
-(`mailindex.sources.base.Source`, the per-source half of this contract, as
+backend then does for one source is a method of the `Backend` it returns
+(`mailindex.sources.base.Backend`, the per-source half of this contract, as
 each format is a class in the standard library's `mailbox`):
 
     reading (every backend)          live operations (only when a caller asks)
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from mailindex.sources.base import Source
+    from mailindex.sources.base import Backend
 
 # A hookspec is a signature and a docstring: pluggy never runs its body.
 # mypy: disable-error-code="empty-body"
@@ -45,8 +45,8 @@ def mailindex_source_types() -> list[str]:
 
 
 @hookspec(firstresult=True)
-def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
-    """Return a Source for `location` if this plugin reads it, else None.
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Backend | None:
+    """Return a Backend for `location` if this plugin reads it, else None.
 
     `source_type` is the type the caller named ("maildir", "mbox", ...), or
     None to detect it. Stops at the first non-None result; built-ins are

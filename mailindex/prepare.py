@@ -33,7 +33,7 @@ from mailindex.killpoints import kill_point
 from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.record import Address, Attachment, Record, message_id_for, sha256_hex
-from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Source
+from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Backend
 
 STAGES = ("read", "parse", "encode", "document", "rows")
 # Fault injection for the tests: "STAGE:MARKER" makes every message whose bytes hold MARKER fail at
@@ -228,7 +228,7 @@ def _prepared(work: Work, record: Record, spec: SourceSpec, fault: Fault, data: 
         raise _StageFailed(stage, exc) from exc
 
 
-def prepare_one(work: Work, source: Source, spec: SourceSpec, fault: Fault = None) -> Prepared:
+def prepare_one(work: Work, source: Backend, spec: SourceSpec, fault: Fault = None) -> Prepared:
     """Read, parse and prepare one message; never raises."""
     e = work.entry
     bare = work.without_data()
@@ -263,7 +263,7 @@ def prepare_one(work: Work, source: Source, spec: SourceSpec, fault: Fault = Non
 
 
 # -- in a worker process ----------------------------------------------------------
-_WORKER: tuple[Source, SourceSpec, Fault] | None = None
+_WORKER: tuple[Backend, SourceSpec, Fault] | None = None
 
 
 def _exit_with_parent() -> None:

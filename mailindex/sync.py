@@ -36,7 +36,7 @@ from mailindex.parse import parse
 from mailindex.parse_headers import valid_text
 from mailindex.prepare import (Fault, Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker,
                                placement, prepare_one, prepare_window, with_valid_text)
-from mailindex.sources.base import Entry, RawMessage, Source
+from mailindex.sources.base import Entry, RawMessage, Backend
 from mailindex.threads import ThreadStore
 
 BATCH = 5000
@@ -92,8 +92,8 @@ class SourceSync:
     whose document is rebuilt.
     """
 
-    def __init__(self, store: Store, writer: Writer, row: sqlite3.Row, source: Source | None,
-                 open_source: Callable[[int], Source | None], owners: Sequence[str] = (),
+    def __init__(self, store: Store, writer: Writer, row: sqlite3.Row, source: Backend | None,
+                 open_source: Callable[[int], Backend | None], owners: Sequence[str] = (),
                  workers: int | None = None, progress: Progress | None = None) -> None:
         self.store, self.writer, self.source, self.open_source = store, writer, source, open_source
         self.sid, self.account = row["id"], row["account"]
@@ -109,7 +109,7 @@ class SourceSync:
         self.threads = ThreadStore(store.db)
 
     @property
-    def _src(self) -> Source:
+    def _src(self) -> Backend:
         """The source being synced (every pass but remove_all() reads it)."""
         assert self.source is not None, "a SourceSync without a source can only remove_all()"
         return self.source
@@ -483,7 +483,7 @@ def change_tantivy(store: Store, writer: Writer, named: Sequence[str], delete: I
     kill_point(steps[2])
 
 
-def repair(store: Store, writer: Writer, open_source: Callable[[int], Source | None]) -> None:
+def repair(store: Store, writer: Writer, open_source: Callable[[int], Backend | None]) -> None:
     """Make Tantivy agree with SQLite again for every message an unfinished batch named in the intent."""
     pending = store.intent()
     if pending:
@@ -495,7 +495,7 @@ def repair(store: Store, writer: Writer, open_source: Callable[[int], Source | N
 
 
 def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
-                      open_source: Callable[[int], Source | None]) -> None:
+                      open_source: Callable[[int], Backend | None]) -> None:
     """Rewrite the Tantivy documents of these messages from the store and their sources."""
     accounts = store.source_accounts()
     docs: list[str] = []

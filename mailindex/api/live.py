@@ -2,7 +2,7 @@
 
 Each operation takes the index's writer first (so a busy or read-only index
 refuses before anything at the source changes), does the work at the source
-through the backend's Source methods, then syncs the sources it touched, so
+through the backend's Backend methods, then syncs the sources it touched, so
 the index follows at once: a moved message keeps its message_id in its new
 folder, a deleted one is gone, flags are current.
 
@@ -26,7 +26,7 @@ from mailindex.killpoints import kill_point
 from mailindex.query.filters import flag_param
 from mailindex.results import flags_dict
 from mailindex.index.tantivy_index import Writer
-from mailindex.sources.base import FLAG_NAMES, Source, transfer
+from mailindex.sources.base import FLAG_NAMES, Backend, transfer
 
 FLAG_PARAMS = tuple(f"flag_{name}" for name in FLAG_NAMES)
 _FLAG_SYMBOLS = ("\\Flagged", "\\Starred")  # a flag, where the source has no such folder
@@ -37,7 +37,7 @@ class Place:
     """One location of a message: its source row, opened backend, locator and folders."""
 
     row: sqlite3.Row
-    source: Source
+    source: Backend
     locator: Mapping[str, Any]
     folders: tuple[str, ...]
     sha256: str  # of the bytes the index recorded at this locator
@@ -134,7 +134,7 @@ class LiveOperations:
             writer.close()
 
     def _set_flags(self, places: list[Place], changes: Mapping[str, bool]) -> dict[str, Any]:
-        able = [p for p in places if type(p.source).set_flags is not Source.set_flags]
+        able = [p for p in places if type(p.source).set_flags is not Backend.set_flags]
         if not able:
             raise UnsupportedOperation(places[0].row["label"], f"{places[0].row['type']} sources keep no flags")
         try:

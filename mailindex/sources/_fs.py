@@ -24,7 +24,7 @@ from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import DELIMITER
 from mailindex.killpoints import kill_point
 from mailindex.sources.base import (SKIP_EMPTY, SKIP_METADATA, SKIP_NOT_A_FILE, SKIP_NOT_MAIL, SKIP_OUTLOOK,
-                                    SKIP_UNREADABLE, Container, Source)
+                                    SKIP_UNREADABLE, Container, Backend)
 
 # A stamp younger than this may still change within the same clock tick
 # (coarse filesystem clocks, cf. CPython mailbox.Maildir._refresh).
@@ -366,7 +366,7 @@ def sample_files(root: Path, limit: int = 40, max_dirs: int = 200, per_dir: int 
 
 # --- skipped files ---------------------------------------------------------
 
-class TallySource(Source):
+class TallySource(Backend):
     """A file-based source that counts, per container, the files its last listing left out."""
 
     def __init__(self, location: str | os.PathLike[str], **options: Any) -> None:
@@ -441,8 +441,8 @@ def skip_reason(e: os.DirEntry[str]) -> str | None:
 
 # --- plugin glue -----------------------------------------------------------
 
-def open_if(cls: type[Source], location: str, source_type: str | None,
-            options: Mapping[str, Any] | None) -> Source | None:
+def open_if(cls: type[Backend], location: str, source_type: str | None,
+            options: Mapping[str, Any] | None) -> Backend | None:
     """The body of every built-in `mailindex_open_source` hookimpl."""
     if source_type == cls.type or (source_type is None and cls.looks_like(Path(location))):
         return cls(location, **dict(options or {}))

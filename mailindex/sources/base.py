@@ -1,4 +1,4 @@
-"""The Source interface: list where messages are, read their exact bytes, and (asked) change them.
+"""The backend interface (`Backend`): list where messages are, read their exact bytes, and (asked) change them.
 
 A source never parses mail. It lists *containers* (a directory or an mbox
 file whose listing is all-or-nothing) with a cheap change stamp, and the
@@ -28,7 +28,7 @@ from mailindex.record import identity_bytes, sha256_hex
 
 FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
-# Why a listing left a file out (`Source.skipped`): short and stable, the sync stores them.
+# Why a listing left a file out (`Backend.skipped`): short and stable, the sync stores them.
 SKIP_NOT_MAIL = "not RFC 822"  # no header block naming a mail field (sources._fs.looks_like_message)
 SKIP_OUTLOOK = "Outlook .msg"  # an OLE2 compound file, or named *.msg
 SKIP_EMPTY = "empty"  # zero bytes, and not named as mail
@@ -101,8 +101,9 @@ class RawMessage:
     gmail_ids: tuple[str, str] | None = None
 
 
-class Source(ABC):
-    """A read-only view of mail on disk. Subclasses implement one format."""
+class Backend(ABC):
+    """A read-only view of one source's mail (a path, a server). Subclasses implement one format; plugins add
+    theirs through the `mailindex_open_source` hook."""
 
     type: ClassVar[str]
 
@@ -209,7 +210,7 @@ class Source(ABC):
         return UnsupportedOperation(str(self.location), f"{self.type} sources do not support {what}")
 
 
-def transfer(src: Source, locator: Mapping[str, Any], sha256: str, dst: Source, folder: str,
+def transfer(src: Backend, locator: Mapping[str, Any], sha256: str, dst: Backend, folder: str,
              flags: frozenset[str] | None = None, move: bool = False) -> Mapping[str, Any]:
     """Copy a message into `folder` of `dst` (src's own copy when they are one source), verify that
     the copy reads back as the message recorded with SHA-256 `sha256`, and only then, when moving,
@@ -223,7 +224,7 @@ def transfer(src: Source, locator: Mapping[str, Any], sha256: str, dst: Source, 
     if sha256_hex(original) != sha256:
         raise ConcurrentChange(str(src.location), "the message's bytes changed since it was indexed: sync again; "
                                "nothing was copied")
-    if dst is src and type(src).copy is not Source.copy:  # the store copies by itself (IMAP UID COPY)
+    if dst is src and type(src).copy is not Backend.copy:  # the store copies by itself (IMAP UID COPY)
         new = src.copy(locator, folder, flags)
     else:  # the bytes just checked, not a second read that could differ
         new = dst.append(folder, original, src.read_flags(locator) if flags is None else flags)

@@ -38,7 +38,7 @@ from mailindex.errors import SourceError
 from mailindex.folders import symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs, maildir
-from mailindex.sources.base import Container, Entry, Folder, Source
+from mailindex.sources.base import Container, Entry, Folder, Backend
 from mailindex.sources.maildir import MaildirSource
 from mailindex.sources.mbox import MboxSource
 
@@ -202,5 +202,5 @@ def mailindex_source_types() -> list[str]:
 
 
 @hookimpl(trylast=True)
-def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Backend | None:
     return _fs.open_if(EmlSource, location, source_type, options)

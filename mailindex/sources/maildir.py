@@ -33,7 +33,7 @@ from mailindex.folders import DELIMITER, symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.killpoints import kill_point
 from mailindex.sources import _fs
-from mailindex.sources.base import SKIP_METADATA, SKIP_NOT_A_FILE, Container, Entry, Folder, Source
+from mailindex.sources.base import SKIP_METADATA, SKIP_NOT_A_FILE, Container, Entry, Folder, Backend
 
 SUBDIRS = ("cur", "new")
 # Info part: ":2,<flags>" (":" may be "!" or ";" on filesystems that forbid ":").
@@ -364,5 +364,5 @@ def mailindex_source_types() -> list[str]:
 
 
 @hookimpl(trylast=True)
-def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Backend | None:
     return _fs.open_if(MaildirSource, location, source_type, options)

@@ -97,7 +97,7 @@ from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, S
 from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS, symbolic_name
 from mailindex.hookspecs import hookimpl
 from mailindex.sources import _fs, mbox_writer
-from mailindex.sources.base import SKIP_METADATA, Container, Entry, Folder, Source
+from mailindex.sources.base import SKIP_METADATA, Container, Entry, Folder, Backend
 from mailindex.sources.maildir import MaildirSource
 
 CHUNK = 1 << 20
@@ -1225,7 +1225,7 @@ def mailindex_source_types() -> list[str]:
 
 
 @hookimpl(trylast=True)
-def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Backend | None:
     return _fs.open_if(MboxSource, location, source_type, options)
 
 

@@ -1,4 +1,4 @@
-"""The Source contract, run once for every registered source type (cf. CPython's test_mailbox)."""
+"""The Backend contract, run once for every registered source type (cf. CPython's test_mailbox)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailindex.errors import SourceNotFound
-from mailindex.sources.base import FLAG_NAMES, Container, Entry, Source
+from mailindex.sources.base import FLAG_NAMES, Container, Entry, Backend
 from tests.budget import examples
 
 from .conftest import LAYOUTS, Layout, scan, source_types
@@ -46,13 +46,13 @@ MESSAGES = [
 ]
 
 
-def open_source(pm, location: Path, source_type: str | None) -> Source:
+def open_source(pm, location: Path, source_type: str | None) -> Backend:
     source = pm.hook.mailindex_open_source(location=str(location), source_type=source_type, options={})
     assert source is not None, f"no source claims {location} (type {source_type})"
     return source
 
 
-def listing(source: Source) -> Counter:
+def listing(source: Backend) -> Counter:
     """(folders, bytes) of every entry, read back through read_bytes."""
     out: Counter = Counter()
     for e in scan(source):
@@ -67,7 +67,7 @@ def expected(messages: list[tuple[str, bytes]]) -> Counter:
     return Counter(((folder,), msg) for folder, msg in messages)
 
 
-def stamps(source: Source) -> dict[str, str]:
+def stamps(source: Backend) -> dict[str, str]:
     return {c.name: c.stamp for c in source.containers()}
 
 

@@ -1,4 +1,4 @@
-"""`Source.skipped`: what a listing left out, counted by reason, for .eml trees and Maildirs."""
+"""`Backend.skipped`: what a listing left out, counted by reason, for .eml trees and Maildirs."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailindex import hookimpl
-from mailindex.sources.base import Source
+from mailindex.sources.base import Backend
 
 from mailindex_imap.source import ImapSource
 
@@ -19,7 +19,7 @@ def mailindex_source_types() -> list[str]:
 
 
 @hookimpl
-def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Source | None:
+def mailindex_open_source(location: str, source_type: str | None, options: Mapping[str, Any]) -> Backend | None:
     if source_type == ImapSource.type or (source_type is None and ImapSource.looks_like(location)):
         return ImapSource(location, **dict(options or {}))
     return None

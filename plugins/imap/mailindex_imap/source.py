@@ -1,4 +1,4 @@
-"""An IMAP account as a mailindex Source: folders, messages by UID, and live operations.
+"""An IMAP account as a mailindex Backend: folders, messages by UID, and live operations.
 
 Containers are the selectable folders; a folder's stamp is its STATUS
 (UIDVALIDITY, UIDNEXT, MESSAGES and, where CONDSTORE is offered,
@@ -29,7 +29,7 @@ from typing import Any
 from mailindex.errors import ConcurrentChange, SourceError, SourceNotFound
 from mailindex.folders import DELIMITER, symbolic_name
 from mailindex.killpoints import kill_point
-from mailindex.sources.base import Container, Entry, Folder, Source
+from mailindex.sources.base import Container, Entry, Folder, Backend
 
 from mailindex_imap.connection import Connection, Endpoint, fetch_all
 
@@ -57,7 +57,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-class ImapSource(Source):
+class ImapSource(Backend):
     """An IMAP mailbox at imaps://user@host (or imap:// with STARTTLS)."""
 
     type = "imap"
