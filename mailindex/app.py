@@ -8,23 +8,26 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from mailindex.api.accounts import Accounts, account_dicts
-from mailindex.api.connect_tokens import ConnectTokens
-from mailindex.api.contacts import Contacts
-from mailindex.api.messages import Messages
-from mailindex.api.sources import Sources
 from mailindex.engine import Engine
 from mailindex.errors import AccountNotFound, QueryError
-from mailindex.index.store import Store
-from mailindex.index.tantivy_index import TantivyIndex, Writer
-from mailindex.locations import canonical
 from mailindex.query.filters import account_id_param
-from mailindex.sources.base import Backend
-from mailindex.sync import Progress, SyncReport
+
+# A resource's module is imported when the resource is first used: a command that asks one
+# question loads that resource alone.
+if TYPE_CHECKING:
+    import pluggy
+
+    from mailindex.api.accounts import Accounts
+    from mailindex.api.connect_tokens import ConnectTokens
+    from mailindex.api.contacts import Contacts
+    from mailindex.api.messages import Messages
+    from mailindex.api.sources import Sources
+    from mailindex.index.store import Store
+    from mailindex.index.tantivy_index import TantivyIndex, Writer
+    from mailindex.sources.base import Backend
+    from mailindex.sync import Progress, SyncReport
 
 
 class Account:
@@ -42,18 +45,26 @@ class Account:
     # Each resource is made when first used: a one-question command builds one, not five.
     @functools.cached_property
     def messages(self) -> Messages:
+        from mailindex.api.messages import Messages
+
         return Messages(self._engine, self.id)
 
     @functools.cached_property
     def contacts(self) -> Contacts:
+        from mailindex.api.contacts import Contacts
+
         return Contacts(self._engine, self.id)
 
     @functools.cached_property
     def sources(self) -> Sources:
+        from mailindex.api.sources import Sources
+
         return Sources(self._engine, self.id)
 
     @functools.cached_property
     def connect_tokens(self) -> ConnectTokens:
+        from mailindex.api.connect_tokens import ConnectTokens
+
         return ConnectTokens(self._engine, self.id)
 
     def __repr__(self) -> str:
@@ -70,12 +81,16 @@ class Account:
 
     def info(self) -> dict[str, Any]:
         """The Context.IO account object."""
+        from mailindex.api.accounts import account_dicts
+
         return account_dicts(self._engine, [self._engine.account_row(self.id)])[0]
 
     def index(self, location: str | os.PathLike[str], label: str | None = None, type: str | None = None, *,
               workers: int | None = None, progress: Progress | None = None, **options: Any) -> SyncReport:
         """Add `location` as a source if it is new (label derived from its name; `options` as for
         `Sources.add`), then sync it. Indexing the same path again syncs it."""
+        from mailindex.locations import canonical
+
         resolved = canonical(location)
         existing = {r["location"]: r["label"] for r in self.sources.rows()}
         if label is None:
@@ -181,11 +196,15 @@ class MailIndex:
     @functools.cached_property
     def accounts(self) -> Accounts:
         """The accounts resource of the index."""
+        from mailindex.api.accounts import Accounts
+
         return Accounts(self.engine)
 
     @functools.cached_property
     def connect_tokens(self) -> ConnectTokens:
         """The index-wide connect tokens: redeeming one creates an account."""
+        from mailindex.api.connect_tokens import ConnectTokens
+
         return ConnectTokens(self.engine)
 
     def account(self, account_id: str) -> Account:

@@ -18,10 +18,9 @@ from mailindex.app import Account
 from mailindex.app import MailIndex
 from mailindex.engine import default_index_dir
 from mailindex.errors import MailindexError, QueryError
-from mailindex.plugins import list_plugins, plugin_manager
 from mailindex.progress import ProgressLine
 from mailindex.query.filters import ADDRESS_PARAMS, TIME_PARAMS
-from mailindex.sources.base import FLAG_NAMES
+from mailindex.folders import FLAG_NAMES
 
 EPILOG = "Index location: --index DIR, else $MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex."
 
@@ -652,6 +651,8 @@ COMMANDS: dict[str, Command] = {
 
 
 def _plugins(a: argparse.Namespace) -> None:
+    from mailindex.plugins import list_plugins, plugin_manager  # pluggy: only this command needs it here
+
     _listing(list_plugins(plugin_manager()), a.json, lambda p: f"{p['name']:<10} "
              f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
 

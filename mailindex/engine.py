@@ -13,22 +13,21 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from mailindex.index import contacts
 from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, MessageNotFound, QueryError,
                               ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
 from mailindex.index.searcher import Searcher
 from mailindex.index.store import Store
 from mailindex.index.tantivy_index import TantivyIndex, Writer
 from mailindex.locations import is_url
-from mailindex.parse_headers import valid_text
-from mailindex.plugins import plugin_manager
 from mailindex.query.filters import text_param
-from mailindex.sources.base import Backend
-from mailindex.sync import Progress, SourceSync, SyncReport, repair
+
+if TYPE_CHECKING:  # a read command uses none of these: they are imported where a write needs them
+    import pluggy
+
+    from mailindex.sources.base import Backend
+    from mailindex.sync import Progress, SyncReport
 
 # A sync sets the status it finds, unless someone disabled the source meanwhile (another process may have).
 _SYNC_STATUS = "CASE WHEN status IN ('DISABLED', 'TEMP_DISABLED') THEN status ELSE '{}' END"
@@ -80,6 +79,8 @@ class Engine:
     def pm(self) -> pluggy.PluginManager:
         """The plugin manager: made on first use, since loading entry points costs a CLI query ~20 ms."""
         if self._pm is None:
+            from mailindex.plugins import plugin_manager
+
             self._pm = plugin_manager()
         return self._pm
 
@@ -172,6 +173,8 @@ class Engine:
     # -- syncing --------------------------------------------------------------------------
     def writer(self) -> Writer:
         """Take the index's single writer (IndexLocked if another process has it) and repair a crash."""
+        from mailindex.sync import repair
+
         self.check_writable()
         writer = self.tantivy.writer()
         repair(self.store, writer, self.source_for_id)
@@ -189,6 +192,9 @@ class Engine:
              named: bool = False, writer: Writer | None = None) -> SyncReport:
         """Sync these `sources` rows. A named one that cannot be synced raises; otherwise the problem is
         reported and the others go on. With `writer` (a live operation holds it), that writer is used."""
+        from mailindex.index import contacts
+        from mailindex.sync import SyncReport
+
         self.check_writable()
         runnable = []
         total = SyncReport(",".join(r["label"] for r in rows))
@@ -228,6 +234,8 @@ class Engine:
 
     def _sync_one(self, writer: Writer, row: sqlite3.Row, workers: int | None,
                   progress: Progress | None) -> SyncReport:
+        from mailindex.sync import SourceSync
+
         started = int(self.clock())
         self.store.db.execute("UPDATE sources SET last_sync_start = ? WHERE id = ?", (started, row["id"]))
         try:
@@ -253,6 +261,9 @@ class Engine:
 
     def remove_source(self, row: sqlite3.Row) -> SyncReport:
         """Take a source's messages out of the index, then forget the source (mail on disk is never touched)."""
+        from mailindex.index import contacts
+        from mailindex.sync import SourceSync
+
         owners = self.owners(row["account"])
         writer = self.writer()
         try:
@@ -269,6 +280,8 @@ class Engine:
 
     def quarantine(self) -> list[dict[str, Any]]:
         """Messages recorded with an error: account, source, locator, error, and whether they were indexed."""
+        from mailindex.parse_headers import valid_text
+
         labels = self.store.source_labels()
         accounts = self.store.source_accounts()
         # File names that are not UTF-8 come back as surrogate escapes: shown as text, like a folder name.

@@ -1,8 +1,9 @@
-"""Folder names and their RFC 6154 special-use ("symbolic") names."""
+"""Where a message sits: folder names, their RFC 6154 special-use ("symbolic") names, and flag names."""
 
 from __future__ import annotations
 
 DELIMITER = "/"
+FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
 # Lowercased last path component -> symbolic name.
 _COMMON_NAMES = {

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import functools
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailindex.parse_headers import codec_for, decode_text
 from mailindex.record import Address, Attachment, Record, file_id_for
 from mailindex.rfc822 import header_end
-from mailindex.sources.base import FLAG_NAMES
+from mailindex.folders import FLAG_NAMES
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01]))(?!\d)")
 _BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
@@ -117,6 +117,8 @@ def message_dict(record: Record, *, date_indexed: int, folders: list[str], sourc
 
 def _decode_text(payload: bytes, charset: str | None) -> tuple[str, str]:
     """The part's text and the charset that read it: the declared one, else the parser's fallback."""
+    from mailindex.parse_headers import codec_for, decode_text  # as body_parts: only a body needs them
+
     fallback: list[str] = []
     text = decode_text(payload, charset, fallback)
     if not fallback:
@@ -145,10 +147,13 @@ def body_parts(raw: bytes, body_type: str | None = None) -> list[dict[str, str]]
     Sections are numbered like the parser numbers `files` (IMAP style: "1", "1.2"), so a
     message's body parts and attachments never share a number.
     """
+    import email  # the standard library's parser costs a listing that shows no body ~10 ms to import
+    import email.policy
+
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     out: list[dict[str, str]] = []
 
-    def walk(part: email.message.Message, section: str) -> None:
+    def walk(part: Message, section: str) -> None:
         if part.get_content_maintype() == "message":
             return  # an attached message: its text belongs to that attachment, as in `files`
         if part.is_multipart():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import mailindex
@@ -9,8 +10,13 @@ from mailindex import errors
 
 
 def test_all_lists_exactly_the_public_names() -> None:
+    # The names load on first use (PEP 562): each of __all__ resolves, and after that vars() holds exactly them.
+    assert sorted(mailindex._WHERE) == sorted(mailindex.__all__)
+    for name in mailindex.__all__:
+        assert getattr(mailindex, name) is getattr(importlib.import_module(mailindex._WHERE[name]), name), name
     public = {n for n in vars(mailindex) if not n.startswith("_") and not inspect.ismodule(getattr(mailindex, n))}
-    assert public == set(mailindex.__all__)
+    assert public - {"annotations", "importlib", "Any", "TYPE_CHECKING"} == set(mailindex.__all__)
+    assert sorted(dir(mailindex)) == sorted([*mailindex.__all__, "__version__"])
 
 
 def test_every_error_derives_from_the_root() -> None:

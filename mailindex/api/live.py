@@ -22,11 +22,12 @@ from typing import Any
 from mailindex.api.sources import Sources
 from mailindex.engine import Engine
 from mailindex.errors import QueryError, SourceError, SourceNotFound, SourceUnavailable, UnsupportedOperation
+from mailindex.folders import FLAG_NAMES
+from mailindex.index.tantivy_index import Writer
 from mailindex.killpoints import kill_point
 from mailindex.query.filters import flag_param
 from mailindex.results import flags_dict
-from mailindex.index.tantivy_index import Writer
-from mailindex.sources.base import FLAG_NAMES, Backend, transfer
+from mailindex.sources.base import Backend, transfer
 
 FLAG_PARAMS = tuple(f"flag_{name}" for name in FLAG_NAMES)
 _FLAG_SYMBOLS = ("\\Flagged", "\\Starred")  # a flag, where the source has no such folder

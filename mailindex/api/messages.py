@@ -7,23 +7,24 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mailindex.api.live import LiveOperations
 from mailindex.api.sources import Sources
 from mailindex.engine import Engine, MessageRow
 from mailindex.errors import IntegrityError, MailindexError, SourceError
 from mailindex.folders import symbolic_name
 from mailindex.index.store import decode_record
 from mailindex.locations import resource_url
-from mailindex.parse_headers import header_fields
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, MESSAGE_LIST_PARAMS, Include, parse_params
 from mailindex.record import sha256_hex
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
-from mailindex.threads import ThreadStore, flatten, jwz_tree
+
+if TYPE_CHECKING:  # imported where used: listing and counting need neither live operations nor threads
+    from mailindex.api.live import LiveOperations
+    from mailindex.threads import ThreadStore
 
 THREAD_PARAMS = ("limit", "offset", *INCLUDE_PARAMS)
 
@@ -82,6 +83,8 @@ class Messages:
     def headers(self, message_id: str, raw: bool = False) -> dict[str, builtins.list[str]] | str:
         """`{name: [values...]}` decoded as the parser decodes them (so they agree with `get`), in original
         order; with `raw`, the header block as in the source."""
+        from mailindex.parse_headers import header_fields
+
         data = self.source(message_id)
         return header_block(data) if raw else header_fields(data)
 
@@ -113,6 +116,8 @@ class Messages:
         sort_keys = [sk for rowid, sk, _ in rows.values() if rowid in mine]
         by_mid = {row[1]: row for row in self._engine.store.records_by_sort_keys(sort_keys).values()}
         records = {key: decode_record(row[3]) for key, row in by_mid.items()}
+        from mailindex.threads import flatten, jwz_tree
+
         order = flatten(jwz_tree(records.values()))
         everyone = [records[m] for m in order]
         return {
@@ -157,10 +162,14 @@ class Messages:
 
     @functools.cached_property
     def _live(self) -> LiveOperations:
+        from mailindex.api.live import LiveOperations
+
         return LiveOperations(self._engine, self._account_id)
 
     @functools.cached_property
     def _threads(self) -> ThreadStore:
+        from mailindex.threads import ThreadStore
+
         return ThreadStore(self._engine.store.db)
 
     def _find(self, message_id: str) -> MessageRow:
@@ -216,6 +225,8 @@ class Messages:
             if inc.headers == "raw":
                 out["headers"] = header_block(raw)
             elif inc.headers:
+                from mailindex.parse_headers import header_fields
+
                 out["headers"] = header_fields(raw)
             if inc.source:
                 out["source"] = source_text(raw)

@@ -26,7 +26,6 @@ from mailindex.folders import symbolic_name
 from mailindex.killpoints import kill_point
 from mailindex.record import identity_bytes, sha256_hex
 
-FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")
 
 # Why a listing left a file out (`Backend.skipped`): short and stable, the sync stores them.
 SKIP_NOT_MAIL = "not RFC 822"  # no header block naming a mail field (sources._fs.looks_like_message)
@@ -148,7 +147,7 @@ class Backend(ABC):
         """The exact bytes of the message at `locator`; SourceError if gone."""
 
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
-        """Flags read live from the source (names from FLAG_NAMES)."""
+        """Flags read live from the source (names from folders.FLAG_NAMES)."""
         return frozenset()
 
     def read_many(self, locators: list[Mapping[str, Any]]) -> list[bytes | SourceError]:
@@ -186,7 +185,7 @@ class Backend(ABC):
         return [Folder(n, symbolic_name(n)) for n in sorted(names)]
 
     def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
-        """Set (True) or clear (False) flags named in FLAG_NAMES; return the locator after (it may change)."""
+        """Set (True) or clear (False) flags named in folders.FLAG_NAMES; return the locator after (it may change)."""
         raise self._unsupported("setting flags")
 
     def append(self, folder: str, data: bytes, flags: frozenset[str] = frozenset()) -> Mapping[str, Any]:

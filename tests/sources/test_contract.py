@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailindex.errors import SourceNotFound
-from mailindex.sources.base import FLAG_NAMES, Container, Entry, Backend
+from mailindex.folders import FLAG_NAMES
+from mailindex.sources.base import Backend, Container, Entry
 from tests.budget import examples
 
 from .conftest import LAYOUTS, Layout, scan, source_types

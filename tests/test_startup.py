@@ -1,0 +1,64 @@
+"""A read command imports what it needs: never the ingest pipeline, live operations, backends or HTTP.
+
+Each command runs in a fresh interpreter (as a script calls the CLI) and reports the modules it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailindex import MailIndex
+from mailindex.plugins import plugin_manager
+from tests import mail
+
+ROOT = Path(__file__).resolve().parents[1]
+# Whole rooms a question never needs: ingest (sync, prepare, parse), live operations, the backends and
+# their plugin manager, the callback client, the standard library's mail parser.
+NEVER = ("mailindex.sync", "mailindex.prepare", "mailindex.parse", "mailindex.api.live", "mailindex.sources",
+         "mailindex.plugins", "mailindex.callbacks", "pluggy", "http.client", "urllib.request", "email",
+         "fast_mail_parser", "magic")
+RUN = """
+import json, sys
+from mailindex.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+QUESTIONS = [
+    ["search", "--count", "--from", "alice@example.com"],
+    ["search", "--subject", "hello", "--limit", "5", "--json"],
+    ["search", "--email", "example.com", "--date-after", "1500000000", "--include-thread-size"],
+    ["accounts", "list", "--json"],
+    ["sources", "list"],
+    ["contacts", "--json"],
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("startup")
+    md = mail.maildir(root / "md", {"INBOX": [mail.message("hello there"), mail.message("again", sender="b@x.org")]})
+    with MailIndex(root / "idx", pm=plugin_manager(entry_points=False), owner=["me@example.com"]) as mx:
+        mx.index(md, "md")
+    return root / "idx"
+
+
+@pytest.mark.parametrize("argv", QUESTIONS, ids=" ".join)
+def test_a_question_loads_no_ingest_live_backend_or_http_module(index: Path, argv: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", RUN, "--index", str(index), *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    loaded = [m for m in report["modules"] if any(m == n or m.startswith(n + ".") for n in NEVER)]
+    assert loaded == []
+
+
+def test_the_check_sees_a_module_that_is_loaded(index: Path) -> None:
+    """The same run, made to load the ingest pipeline: the list above would show it."""
+    done = subprocess.run([sys.executable, "-c", "import mailindex.sync\n" + RUN, "--index", str(index), "sources"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "mailindex.sync" in json.loads(done.stderr.strip().splitlines()[-1])["modules"]
