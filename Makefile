@@ -26,7 +26,7 @@ test-deps: system-deps
 
 $(STAMP): pyproject.toml plugins/imap/pyproject.toml | system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' -e plugins/imap
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' -e plugins/imap --config-settings editable_mode=compat
 	@touch $(STAMP)
 
 install: $(STAMP)

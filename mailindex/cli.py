@@ -10,12 +10,14 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from mailindex.app import Account
-from mailindex.app import MailIndex
+import orjson
+
+from mailindex import __version__
+from mailindex.app import Account, MailIndex
 from mailindex.engine import default_index_dir
 from mailindex.errors import MailindexError, QueryError
 from mailindex.progress import ProgressLine
@@ -25,9 +27,23 @@ from mailindex.folders import FLAG_NAMES
 EPILOG = "Index location: --index DIR, else $MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex."
 
 
+def _json_text(value: Any, indent: bool) -> str:
+    """JSON by orjson (30x the standard library on a large listing); the standard library's, escaped, for
+    text that is not valid Unicode, which orjson refuses."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    except TypeError:
+        return json.dumps(value, indent=2 if indent else None)
+
+
 def _print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.write(_json_text(value, indent=True) + "\n")
+
+
+def _print_jsonl(rows: Iterable[Any]) -> None:
+    """One JSON object per line, each written as it comes: constant memory however long the listing."""
+    for row in rows:
+        sys.stdout.write(_json_text(row, indent=False) + "\n")
 
 
 def _when(ts: int | None) -> str:
@@ -47,6 +63,13 @@ def _table(messages: list[dict[str, Any]]) -> None:
     for m in messages:
         subject = m["subject"].replace("\n", " ")
         print(f"{_when(m['date']):<16}  {_from(m)[:28]:<28}  {subject[:50]:<50}  {m['message_id']}")
+
+
+def _json_args(p: argparse.ArgumentParser, what: str) -> None:
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help=f"print one JSON array of {what}")
+    out.add_argument("--jsonl", action="store_true",
+                     help=f"print {what} as JSON lines, one object per line, each as soon as it is found")
 
 
 def _include_args(p: argparse.ArgumentParser) -> None:
@@ -108,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mailindex", parents=[common], epilog=EPILOG,
         description="Index Maildir, mbox and .eml mail on disk and search it offline (Context.IO 2.0 filters).")
+    parser.add_argument("--version", action="version", version=f"mailindex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="add a mail path as a source (if new) and sync it",
@@ -155,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort-order", choices=["asc", "desc"], default=None, help="by date (default desc)")
     p.add_argument("--all", action="store_true", help="every match, no 100 cap")
     p.add_argument("--count", action="store_true", help="print only the number of matches")
-    p.add_argument("--json", action="store_true", help="print a JSON array of message objects")
+    _json_args(p, "message objects")
     _include_args(p)
 
     p = sub.add_parser("show", parents=[common], help="one message by message_id, <Message-ID> or gm-<id>")
@@ -235,10 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("quarantine", parents=[common], help="messages recorded with a parse or read error")
-    p.add_argument("--json", action="store_true")
+    _json_args(p, "quarantine entries")
 
     p = sub.add_parser("plugins", parents=[common], help="list registered backends and their hooks")
-    p.add_argument("--json", action="store_true")
+    _json_args(p, "plugins")
     return parser
 
 
@@ -247,14 +271,14 @@ def _accounts_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="An account owns sources; its email addresses decide what sent and received "
                                    "mean. Without an action: list.")
     acts = p.add_subparsers(dest="action", metavar="ACTION")
-    p.add_argument("--json", action="store_true")
+    _json_args(p, "account objects")
     a = acts.add_parser("list", parents=[common], help="accounts, oldest first")
     a.add_argument("--email", help="only accounts with this owner address")
     a.add_argument("--status", help="only accounts with a source in this status (OK, DISABLED, ...)")
     a.add_argument("--status-ok", type=int, choices=[0, 1], help="1: every source OK; 0: some source not OK")
     a.add_argument("--limit", type=int, help="1..100 (default 100)")
     a.add_argument("--offset", type=int)
-    a.add_argument("--json", action="store_true")
+    _json_args(a, "account objects")
     a = acts.add_parser("create", parents=[common], help="a new account (no sources yet)")
     a.add_argument("--email", metavar="ADDR[,ADDR...]", help="the owner's addresses")
     a.add_argument("--first-name", default="")
@@ -292,9 +316,9 @@ def _sources_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="Sources of the account (--account, else the default one). \"0\" names the "
                                    "first source. Without an action: list.")
     acts = p.add_subparsers(dest="action", metavar="ACTION")
-    p.add_argument("--json", action="store_true")
+    _json_args(p, "source objects")
     a = acts.add_parser("list", parents=[common], help="sources with status and sync state")
-    a.add_argument("--json", action="store_true")
+    _json_args(a, "source objects")
     a = acts.add_parser("add", parents=[common], help="register mail at PATH (does not sync; see `sync`)")
     a.add_argument("path")
     a.add_argument("--label", help="default: derived from the path")
@@ -318,9 +342,9 @@ def _tokens_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                                    "whose redemption creates an account. Unused tokens expire after 24 hours. "
                                    "Without an action: list.")
     acts = p.add_subparsers(dest="action", metavar="ACTION")
-    p.add_argument("--json", action="store_true")
+    _json_args(p, "token objects")
     a = acts.add_parser("list", parents=[common], help="tokens, oldest first")
-    a.add_argument("--json", action="store_true")
+    _json_args(a, "token objects")
     a = acts.add_parser("create", parents=[common], help="a new token")
     a.add_argument("--callback-url", required=True, help="http(s) URL the connecting user is sent back to")
     a.add_argument("--email")
@@ -344,9 +368,13 @@ def _tokens_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     a.add_argument("--json", action="store_true")
 
 
-def _listing(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
-    if as_json:
-        _print_json(rows)
+def _listing(rows: Iterable[dict[str, Any]], a: argparse.Namespace, line: Callable[[dict[str, Any]], str]) -> None:
+    """Rows as JSON (--json), JSON lines (--jsonl) or one text line each."""
+    if getattr(a, "jsonl", False):
+        _print_jsonl(rows)
+        return
+    if a.json:
+        _print_json(list(rows))
         return
     for row in rows:
         print(line(row))
@@ -373,12 +401,18 @@ def _search(mx: MailIndex, args: argparse.Namespace) -> None:
         print(_acct(mx, args).messages.count(**filters))
         return
     includes = _includes(args)
+    messages = _acct(mx, args).messages
     if args.all:
-        messages = list(_acct(mx, args).messages.iter(sort_order=args.sort_order, **filters, **includes))
+        found: Iterable[dict[str, Any]] = messages.iter(sort_order=args.sort_order, **filters, **includes)
     else:
-        messages = _acct(mx, args).messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order,
-                                    **filters, **includes)
-    _print_json(messages) if args.json else _table(messages)
+        found = messages.list(limit=args.limit, offset=args.offset, sort_order=args.sort_order, **filters,
+                              **includes)
+    if args.jsonl:
+        _print_jsonl(found)  # --all streams: nothing is held but the page being written
+    elif args.json:
+        _print_json(list(found))
+    else:
+        _table(list(found))
 
 
 def _body(mx: MailIndex, args: argparse.Namespace) -> None:
@@ -489,7 +523,7 @@ def _accounts(mx: MailIndex, a: argparse.Namespace) -> None:
         rows = mx.accounts.list(email=getattr(a, "email", None), status=getattr(a, "status", None),
                                 status_ok=getattr(a, "status_ok", None), limit=getattr(a, "limit", None),
                                 offset=getattr(a, "offset", None))
-        _listing(rows, a.json, _account_line)
+        _listing(rows, a, _account_line)
         return
     result = {
         "create": lambda: mx.accounts.create(email=a.email, first_name=a.first_name, last_name=a.last_name),
@@ -511,7 +545,7 @@ def _sources(mx: MailIndex, a: argparse.Namespace) -> None:
     sources = _acct(mx, a).sources
     action = a.action or "list"
     if action == "list":
-        _listing(sources.list(), a.json, _source_line)
+        _listing(sources.list(), a, _source_line)
         return
     result = {
         "add": lambda: sources.add(a.path, label=a.label, type=a.type, **_options(a)),
@@ -532,7 +566,7 @@ def _tokens(mx: MailIndex, a: argparse.Namespace) -> None:
     tokens = _acct(mx, a).connect_tokens if getattr(a, "account", None) else mx.connect_tokens
     action = a.action or "list"
     if action == "list":
-        _listing(tokens.list(), a.json, _token_line)
+        _listing(tokens.list(), a, _token_line)
         return
     if action == "create":
         made = tokens.create(a.callback_url, email=a.email, first_name=a.first_name, last_name=a.last_name,
@@ -584,7 +618,7 @@ def _folders(mx: MailIndex, a: argparse.Namespace) -> None:
     elif a.add or a.remove:
         result = messages.update_folders(a.id, add=a.add, remove=a.remove)
     else:
-        _listing(messages.folders(a.id), a.json, lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip())
+        _listing(messages.folders(a.id), a, lambda f: f"{f['name']}  {f.get('symbolic_name', '')}".rstrip())
         return
     _answer(result, a.json, "folders: " + ", ".join(f["name"] for f in messages.folders(a.id)))
 
@@ -644,7 +678,7 @@ COMMANDS: dict[str, Command] = {
     "append": Command(_append, _always),
     "thread": Command(_thread, _never),
     "contacts": Command(_contacts, _never),
-    "quarantine": Command(lambda mx, a: _listing(mx.quarantine(), a.json, lambda r: f"{r['source']}  {r['key']}  "
+    "quarantine": Command(lambda mx, a: _listing(mx.quarantine(), a, lambda r: f"{r['source']}  {r['key']}  "
                                                  f"{'indexed' if r['indexed'] else 'NOT indexed'}  {r['error']}"),
                           _never),
 }
@@ -653,7 +687,7 @@ COMMANDS: dict[str, Command] = {
 def _plugins(a: argparse.Namespace) -> None:
     from mailindex.plugins import list_plugins, plugin_manager  # pluggy: only this command needs it here
 
-    _listing(list_plugins(plugin_manager()), a.json, lambda p: f"{p['name']:<10} "
+    _listing(list_plugins(plugin_manager()), a, lambda p: f"{p['name']:<10} "
              f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
 
 

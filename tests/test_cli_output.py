@@ -1,0 +1,86 @@
+"""What the command prints: --version, `python -m mailindex`, --json (orjson) and --jsonl, which streams."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mailindex
+from mailindex.api.messages import Messages
+from mailindex.cli import main
+from mailindex.errors import QueryError
+from tests import mail
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTINGS = [["search", "--all"], ["search", "--subject", "letter", "--limit", "3"], ["accounts"],
+            ["accounts", "list"], ["sources"], ["sources", "list"], ["connect-tokens", "list"], ["quarantine"],
+            ["plugins"]]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("out")
+    md = mail.maildir(root / "md", {"INBOX": [mail.message(f"letter {i} ünïcödé 日本", sender=f"s{i % 3}@example.com")
+                                              for i in range(12)]})
+    (root / "md" / "cur" / "1.junk:2,").write_bytes(b"not mail at all\n")  # one quarantine entry
+    assert main(["--index", str(root / "idx"), "index", str(md)]) == 0
+    return root / "idx"
+
+
+def _out(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", LISTINGS, ids=" ".join)
+def test_jsonl_is_the_json_array_one_object_a_line(index: Path, capsys: pytest.CaptureFixture[str],
+                                                   argv: list[str]) -> None:
+    array = json.loads(_out(capsys, "--index", str(index), *argv, "--json"))
+    lines = _out(capsys, "--index", str(index), *argv, "--jsonl").splitlines()
+    assert [json.loads(line) for line in lines] == array and all(line.startswith("{") for line in lines)
+    assert argv[0] == "connect-tokens" or array  # every other listing has rows here
+
+
+def test_json_keeps_unicode_as_written(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _out(capsys, "--index", str(index), "search", "--limit", "1", "--json")
+    assert "ünïcödé 日本" in text and text.startswith("[\n  {")
+
+
+def test_jsonl_writes_each_message_as_it_comes(index: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three messages come, then the listing fails: the three are out already, then one error line."""
+    real = Messages.iter
+
+    def three_then_fail(self: Messages, **params: Any) -> Iterator[dict[str, Any]]:
+        for n, m in enumerate(real(self, **params)):
+            if n == 3:
+                raise QueryError("from", "x", "stopped on purpose")
+            yield m
+
+    monkeypatch.setattr(Messages, "iter", three_then_fail)
+    capsys.readouterr()
+    assert main(["--index", str(index), "search", "--all", "--jsonl"]) == 1
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3 and err.count("\n") == 1 and "stopped on purpose" in err
+
+
+def test_json_and_jsonl_together_are_refused_in_one_line(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--index", str(index), "search", "--json", "--jsonl"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_version_and_python_dash_m(index: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "mailindex", "--version"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"mailindex {mailindex.__version__}\n")
+    done = subprocess.run([sys.executable, "-m", "mailindex", "--index", str(index), "search", "--count"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "12\n")
