@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
@@ -55,14 +57,45 @@ def _from(m: dict[str, Any]) -> str:
     return (f.get("name") or f["email"]) if f else ""
 
 
+def _char_width(c: str) -> int:
+    """Columns a character takes on a terminal: 2 for East Asian wide, 0 for combining and format marks."""
+    if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def _fit(text: str, cols: int) -> str:
+    """`text` cut to `cols` terminal columns (an ellipsis where it was cut), padded to exactly `cols`."""
+    text = "".join(" " if c in "\r\n\t" else c for c in text)
+    widths = [_char_width(c) for c in text]
+    if sum(widths) > cols:
+        used, keep = 0, 0
+        while keep < len(text) and used + widths[keep] <= cols - 1:
+            used += widths[keep]
+            keep += 1
+        text, widths = text[:keep] + "…", [*widths[:keep], 1]
+    return text + " " * (cols - sum(widths))
+
+
 def _table(messages: list[dict[str, Any]]) -> None:
+    """date, sender and subject in the terminal's width ($COLUMNS, else the terminal, else 120)."""
     if not messages:
         print("(no messages)")
         return
-    print(f"{'date (UTC)':<16}  {'from':<28}  {'subject':<50}  message_id")
+    free = max(shutil.get_terminal_size((120, 24)).columns - 16 - 24 - 6, 8)  # date, message_id, gaps
+    sender = min(28, max(4, free * 3 // 10))
+    subject = max(free - sender, 4)
+    print(f"{'date (UTC)':<16}  {_fit('from', sender)}  {_fit('subject', subject)}  message_id")
     for m in messages:
-        subject = m["subject"].replace("\n", " ")
-        print(f"{_when(m['date']):<16}  {_from(m)[:28]:<28}  {subject[:50]:<50}  {m['message_id']}")
+        print(f"{_when(m['date']):<16}  {_fit(_from(m), sender)}  {_fit(m['subject'], subject)}  {m['message_id']}")
+
+
+def _messages(messages: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """A table; or, when an include option asked for more than a table shows, each message in full."""
+    if any(v for k, v in _includes(args).items() if k != "body_type" and v not in (0, "0")):
+        print("\n\n".join(_show(m) for m in messages) or "(no messages)")
+    else:
+        _table(messages)
 
 
 def _json_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -412,7 +445,7 @@ def _search(mx: MailIndex, args: argparse.Namespace) -> None:
     elif args.json:
         _print_json(list(found))
     else:
-        _table(list(found))
+        _messages(list(found), args)
 
 
 def _body(mx: MailIndex, args: argparse.Namespace) -> None:
@@ -442,7 +475,7 @@ def _headers(mx: MailIndex, args: argparse.Namespace) -> None:
 
 def _thread(mx: MailIndex, args: argparse.Namespace) -> None:
     thread = _acct(mx, args).messages.thread(args.id, limit=args.limit, offset=args.offset, **_includes(args))
-    _print_json(thread) if args.json else _table(thread["messages"])
+    _print_json(thread) if args.json else _messages(thread["messages"], args)
 
 
 def _contacts(mx: MailIndex, args: argparse.Namespace) -> None:
@@ -703,22 +736,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(m: dict[str, Any]) -> str:
-    lines = [f"message_id: {m['message_id']}", f"Message-ID: {m['email_message_id']}",
+    """One message as text, with whatever its include options added (headers, flags, body, source)."""
+    lines = [f"message_id: {m['message_id']}", f"Message-ID: {m['email_message_id'] or '(none)'}",
              f"date:       {_when(m['date'])} UTC   indexed {_when(m['date_indexed'])}"]
     for role, value in m["addresses"].items():
         for a in value if isinstance(value, list) else [value]:
-            lines.append(f"{role + ':':<11} {a.get('name', '')} <{a['email']}>")
+            lines.append(f"{role + ':':<11} " + (f"{a['name']} <{a['email']}>" if a.get("name") else a["email"]))
     lines += [f"subject:    {m['subject']}", f"folders:    {', '.join(m['folders'])}",
               f"sources:    {', '.join(s['label'] for s in m['sources'])}"]
     for f in m["files"]:
         lines.append(f"file:       {f['file_name'] or '(no name)'}  {f['size']:,} bytes  {f['type']}  "
                      f"part {f['body_section']}")
     if "thread_size" in m:
-        lines.append(f"thread:     {m['thread_size']} messages")
+        lines.append(f"thread:     {m['thread_size']} message{'' if m['thread_size'] == 1 else 's'}")
     if "flags" in m:
-        lines.append("flags:      " + ", ".join(k for k, v in m["flags"].items() if v))
+        lines.append("flags:      " + (", ".join(k for k, v in m["flags"].items() if v) or "(none)"))
+    if isinstance(m.get("headers"), dict):
+        lines.append("\n--- headers ---")
+        lines += [f"{name}: {value}" for name, values in m["headers"].items() for value in values]
+    elif "headers" in m:
+        lines.append(f"\n--- headers (raw) ---\n{m['headers']}")
     for part in m.get("body", []):
         lines.append(f"\n--- {part['type']} ({part['charset']}) part {part['body_section']} ---\n{part['content']}")
+    if "source" in m:
+        lines.append(f"\n--- source ---\n{m['source']}")
     return "\n".join(lines)
 
 

@@ -84,3 +84,51 @@ def test_version_and_python_dash_m(index: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "mailindex", "--index", str(index), "search", "--count"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "12\n")
+
+
+WIDE = "山田太郎 Yamada"  # 2 columns a character for the first four
+COMBINING = "Re\u0301sume\u0301 re\u0301vise\u0301 et comple\u0301te\u0301 pour l'e\u0301quipe de\u0301veloppement"
+
+
+@pytest.fixture(scope="module")
+def text_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("text")
+    messages = [mail.message("short", sender=f"{WIDE} <taro@example.jp>"),
+                mail.message(COMBINING * 2, sender="Ann <ann@example.com>"),
+                mail.message("a plain subject", sender="bob@example.com")]
+    no_id = b"From: c@example.com\nSubject: without a Message-ID\n\nbody\n"
+    md = mail.maildir(root / "md", {"INBOX": [*messages, no_id]})
+    assert main(["--index", str(root / "idx"), "index", str(md)]) == 0
+    return root / "idx"
+
+
+def _columns(line: str) -> int:
+    from mailindex.cli import _char_width
+    return sum(_char_width(c) for c in line)
+
+
+@pytest.mark.parametrize("width", [60, 80, 132])
+def test_the_table_fits_the_terminal_and_its_columns_line_up(text_index: Path, width: int,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    lines = _out(capsys, "--index", str(text_index), "search").splitlines()
+    assert len(lines) == 5
+    assert all(_columns(line) <= width for line in lines), [(_columns(x), x) for x in lines]
+    # the message_id column starts at the same display column on every row, wide or combining text notwithstanding
+    starts = {_columns(line[: len(line) - 24]) for line in lines[1:]}
+    assert len(starts) == 1
+    cut = [line for line in lines if "…" in line]
+    assert cut and any("Re\u0301sume\u0301" in line for line in cut)
+
+
+def test_include_options_are_shown_in_text_mode(text_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _out(capsys, "--index", str(text_index), "search", "--subject", "plain", "--include-headers", "1",
+               "--include-body", "--include-flags", "--include-thread-size")
+    assert "--- headers ---" in out and "Subject: a plain subject" in out and "body text" in out
+    assert "thread:     1 message\n" in out and "flags:      (none)" in out
+    mid = json.loads(_out(capsys, "--index", str(text_index), "search", "--subject", "without", "--json"))[0]
+    shown = _out(capsys, "--index", str(text_index), "show", mid["message_id"], "--include-headers", "raw",
+                 "--include-source")
+    assert "Message-ID: (none)" in shown and "--- headers (raw) ---\nFrom: c@example.com" in shown
+    assert "--- source ---\nFrom: c@example.com" in shown and "None" not in shown
