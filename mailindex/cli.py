@@ -198,17 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=f"f_{name}", metavar="ADDR[,ADDR...]",
                        help="contact: from, to, or to both it and the owner; also a domain" if name == "email"
                        else f"address in {name.capitalize()}")
-    p.add_argument("--subject", dest="f_subject", help="substring (case-insensitive) or /regex/")
-    p.add_argument("--folder", dest="f_folder", help="folder name (Inbox/Sub) or symbolic name (\\Sent)")
-    p.add_argument("--source", dest="f_source", metavar="LABEL")
+    p.add_argument("--subject", dest="f_subject", metavar="TEXT", help="substring (case-insensitive) or /regex/")
+    p.add_argument("--folder", dest="f_folder", metavar="NAME",
+                   help="folder name (Inbox/Sub) or symbolic name (\\Sent)")
+    p.add_argument("--source", dest="f_source", metavar="LABEL",
+                   help="only messages of this source of the account (\"0\": its first)")
     p.add_argument("--file-name", dest="f_file_name", metavar="GLOB", help="attachment name: *.pdf or /regex/")
     p.add_argument("--file-size-min", dest="f_file_size_min", type=int, metavar="BYTES")
     p.add_argument("--file-size-max", dest="f_file_size_max", type=int, metavar="BYTES")
     for name in TIME_PARAMS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=f"f_{name}", type=int, metavar="UNIX_TS",
                        help="exclusive bound")
-    p.add_argument("--limit", type=int, default=None, help="1..100 (default 100)")
-    p.add_argument("--offset", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="1..100 (default 100)")
+    p.add_argument("--offset", type=int, default=None, metavar="N", help="skip the first N matches")
     p.add_argument("--sort-order", choices=["asc", "desc"], default=None, help="by date (default desc)")
     p.add_argument("--all", action="store_true", help="every match, no 100 cap")
     p.add_argument("--count", action="store_true", help="print only the number of matches")
