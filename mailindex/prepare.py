@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import multiprocessing.connection
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
@@ -30,8 +27,6 @@ from mailindex.folders import normalize_folder, symbolic_name
 from mailindex.index import schema as S
 from mailindex.index.store import encode_record, to_sql
 from mailindex.killpoints import kill_point
-from mailindex.parse import parse
-from mailindex.parse_headers import valid_text
 from mailindex.record import Address, Attachment, Record, message_id_for, sha256_hex
 from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Backend
 
@@ -96,6 +91,8 @@ class Prepared:
 
 class _StageFailed(Exception):
     def __init__(self, stage: str, exc: BaseException) -> None:
+        from mailindex.parse_headers import valid_text  # as below: loaded with the parser, when mail is read
+
         super().__init__(f"{stage} failed: {type(exc).__name__}: {valid_text(str(exc))[:200]}")
 
 
@@ -155,6 +152,8 @@ def placement(locations: Iterable[tuple[int, str, str]], accounts: Mapping[int, 
 
 def valid_record(record: Record) -> Record:
     """The record with every string made valid Unicode (lone surrogates become U+FFFD or what they escape)."""
+    from mailindex.parse_headers import valid_text
+
     def fix(value: Any) -> Any:
         if isinstance(value, str):
             return valid_text(value)
@@ -244,6 +243,8 @@ def prepare_one(work: Work, source: Backend, spec: SourceSpec, fault: Fault = No
     except SourceNotFound:
         return Prepared(bare, vanished=True)
     except (SourceError, OSError) as exc:
+        from mailindex.parse_headers import valid_text
+
         return Prepared(bare, error=f"unreadable: {valid_text(str(exc))}")
     except Exception as exc:  # noqa: BLE001
         return Prepared(bare, error=str(_StageFailed("read", exc)))
@@ -251,6 +252,8 @@ def prepare_one(work: Work, source: Backend, spec: SourceSpec, fault: Fault = No
         try:
             _inject(fault, "parse", data)
             _inject(fault, "die", data)
+            from mailindex.parse import parse  # here: a sync with nothing new never loads the parser
+
             record = parse(RawMessage(data, e.envelope_date, e.mtime, e.folders, e.gmail_ids))
         except Exception as exc:  # noqa: BLE001 - parse() promises not to raise; a bug must not stop the batch
             raise _StageFailed("parse", exc) from exc
@@ -269,6 +272,9 @@ _WORKER: tuple[Backend, SourceSpec, Fault] | None = None
 def _exit_with_parent() -> None:
     """End this worker when the sync that started it dies (SIGKILL, the OOM killer): it holds both ends
     of its task queue, so it would wait on it for ever, and keep the fork server alive too."""
+    import multiprocessing.connection  # in a worker only
+    import threading
+
     parent = multiprocessing.parent_process()
     if parent is None or parent.sentinel is None:
         return

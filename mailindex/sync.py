@@ -11,32 +11,25 @@ transaction. A message that moved keeps its id, date_indexed and sort key.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import gc
-import itertools
 import json
-import multiprocessing
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import synced_folders
-from mailindex.index.store import LocationRow, Store, decode_record, to_sql
+from mailindex.index import contacts
 from mailindex.index import schema as S
+from mailindex.index.store import LocationRow, Store, decode_record, to_sql
 from mailindex.index.tantivy_index import Writer
 from mailindex.killpoints import kill_point
-from mailindex.parse import parse
-from mailindex.parse_headers import valid_text
-from mailindex.prepare import (Fault, Prepared, SourceSpec, Work, entry_sig, fault_from_env, init_worker,
-                               placement, prepare_one, prepare_window, with_valid_text)
-from mailindex.sources.base import Entry, RawMessage, Backend
+from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, placement, prepare_one,
+                               with_valid_text)
+from mailindex.sources.base import Backend, Entry, RawMessage
 from mailindex.threads import ThreadStore
 
 BATCH = 5000
@@ -44,7 +37,6 @@ BATCH_BYTES = 16 * 2**20  # documents held for one Tantivy commit: big messages 
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
 PARSE_WINDOW = 2500  # messages read from a remote source at a time (one read_many)
 CHUNK = 200  # messages per task handed to a worker process
-CHUNKS_AHEAD = 6  # tasks in flight: enough to keep the workers busy, few enough to bound memory
 MAX_BUFFERED_BYTES = 64 * 2**20  # message bytes a scan may hand on (mbox); the rest are read again
 FOLDER_LEFT_OUT = "folder left out (sync_all_folders=0)"
 
@@ -80,6 +72,8 @@ class SyncReport:
 
     def error(self, key: str, error: str) -> None:
         self.failed += 1
+        from mailindex.parse_headers import valid_text
+
         self.errors.append({"key": valid_text(key), "error": error})
 
 
@@ -119,6 +113,8 @@ class SourceSync:
         """The entry as this source's options keep it: None when all its folders are left out."""
         if e is None:
             return None
+        from mailindex.parse_headers import valid_text
+
         shown = tuple(map(valid_text, e.folders))  # a folder named by bytes that are not UTF-8, decoded
         if shown != e.folders:
             e = replace(e, folders=shown)
@@ -231,7 +227,9 @@ class SourceSync:
         source, spec, fault = self._src, self._spec(), fault_from_env()
         chunks = (w[i : i + CHUNK] for w in self._windows(work) for i in range(0, len(w), CHUNK))
         if self.workers > 1 and len(work) >= PARALLEL_MIN:
-            yield from _Pool(spec, fault, self.workers).run(chunks)
+            from mailindex.pool import Pool  # processes only for a large job: a small sync never loads them
+
+            yield from Pool(spec, fault, self.workers).run(chunks)
         else:
             for chunk in chunks:
                 for w in chunk:
@@ -514,6 +512,8 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
             if src is None or locator is None:
                 continue
             try:
+                from mailindex.parse import parse
+
                 fresh = parse(RawMessage(src.read_bytes(locator)))
                 if fresh.message_id != mid:
                     continue  # a stale locator (an mbox rewritten since it was synced): another message's bytes
@@ -529,72 +529,3 @@ def rebuild_documents(store: Store, writer: Writer, rowids: list[int],
     change_tantivy(store, writer, mids, mids, docs, REBUILD_STEPS)
     with store.transaction() as db:
         db.execute("DELETE FROM intent")
-
-
-class _Pool:
-    """Worker processes that prepare chunks of work, in order, with a bounded number in flight.
-
-    A worker that dies (a crash in a C library, the OOM killer) breaks the whole pool and
-    every chunk in flight with it: a new pool retries those messages one at a time, so
-    only a message that kills a worker again is lost, and it comes back as an error.
-    """
-
-    def __init__(self, spec: SourceSpec, fault: Fault, workers: int) -> None:
-        self.spec, self.fault, self.workers = spec, fault, workers
-        self.executor = self._start()
-
-    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker,
-            initargs=(self.spec, self.fault))
-
-    def _restart(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.executor = self._start()
-
-    def _one_by_one(self, works: list[Work]) -> Iterator[Prepared]:
-        for w in works:
-            try:
-                [prepared] = self.executor.submit(prepare_window, [w]).result()
-                prepared.work = w.without_data()
-            except BrokenProcessPool:
-                self._restart()
-                prepared = Prepared(w.without_data(),
-                                    error="worker died: the process preparing this message ended abruptly")
-            yield prepared
-
-    def _submit(self, chunk: list[Work]) -> concurrent.futures.Future[list[Prepared]]:
-        """The chunk's future; a pool that broke since the last result fails it, like the chunks in flight."""
-        try:
-            return self.executor.submit(prepare_window, chunk)
-        except BrokenProcessPool as e:
-            future: concurrent.futures.Future[list[Prepared]] = concurrent.futures.Future()
-            future.set_exception(e)
-            return future
-
-    def run(self, chunks: Iterator[list[Work]]) -> Iterator[Prepared]:
-        ahead: collections.deque[tuple[list[Work], concurrent.futures.Future[list[Prepared]]]] = collections.deque()
-        try:
-            while True:
-                for chunk in itertools.islice(chunks, CHUNKS_AHEAD - len(ahead)):
-                    ahead.append((chunk, self._submit(chunk)))
-                if not ahead:
-                    return
-                done, future = ahead.popleft()
-                kill_point("sync.pool-running")
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    kill_point("sync.pool-broken")
-                    lost = [done, *(c for c, _ in ahead)]
-                    ahead.clear()
-                    self._restart()
-                    for works in lost:
-                        yield from self._one_by_one(works)
-                    continue
-                for w, prepared in zip(done, result):
-                    prepared.work = w.without_data()
-                    yield prepared
-        finally:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-

@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailindex"
 FRONT_ENDS = ("mailindex.cli", "mailindex", "mailindex.__main__")  # "mailindex": the package's __init__
-LOWER = ("mailindex.sync", "mailindex.prepare", "mailindex.parse", "mailindex.parse_headers", "mailindex.index",
+LOWER = ("mailindex.sync", "mailindex.pool", "mailindex.prepare", "mailindex.parse", "mailindex.parse_headers", "mailindex.index",
          "mailindex.sources", "mailindex.query", "mailindex.threads", "mailindex.results", "mailindex.record")
 # What each room may not import (a name bans the module and everything under it).
 BANNED = {

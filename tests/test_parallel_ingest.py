@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.corpus import generate_maildir
-from mailindex import MailIndex, prepare, sync
+from mailindex import MailIndex, pool, prepare, sync
 from mailindex.plugins import plugin_manager
 from tests.reference import message_id
 
@@ -55,15 +55,15 @@ def _everything(mx: MailIndex) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def indexed(maildir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, tuple[Any, dict]]]:
     pools: list[int] = []
-    run = sync._Pool.run
+    run = pool.Pool.run
 
-    def counting_run(self: sync._Pool, chunks: Any) -> Any:
+    def counting_run(self: pool.Pool, chunks: Any) -> Any:
         pools.append(self.workers)
         return run(self, chunks)
 
     out = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sync._Pool, "run", counting_run)
+        mp.setattr(pool.Pool, "run", counting_run)
         for workers in (1, 2):
             with MailIndex(tmp_path_factory.mktemp(f"idx{workers}"), pm=plugin_manager(entry_points=False)) as mx:
                 report = mx.index(str(maildir), "md", type="maildir", workers=workers)
