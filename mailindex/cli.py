@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -20,13 +21,18 @@ import orjson
 
 from mailindex import __version__
 from mailindex.app import Account, MailIndex
+from mailindex.config import Config
+from mailindex.config import load as load_config
 from mailindex.engine import default_index_dir
 from mailindex.errors import MailindexError, QueryError
 from mailindex.progress import ProgressLine
 from mailindex.query.filters import ADDRESS_PARAMS, TIME_PARAMS
 from mailindex.folders import FLAG_NAMES
 
-EPILOG = "Index location: --index DIR, else $MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex."
+EPILOG = ("Index location: --index DIR, else $MAILINDEX_HOME, else `index` of the configuration file "
+          "($MAILINDEX_CONFIG, else $XDG_CONFIG_HOME/mailindex/config.toml), else $XDG_DATA_HOME/mailindex. "
+          "The file may also set `owner` (addresses) and `format` (text, json or jsonl; $MAILINDEX_FORMAT "
+          "overrides it).")
 
 
 def _json_text(value: Any, indent: bool) -> str:
@@ -631,6 +637,8 @@ def _index(mx: MailIndex, a: argparse.Namespace) -> None:
     account = _acct(mx, a)
     if a.owner:
         mx.accounts.update(account.id, email_addresses=a.owner)
+    elif a.config.owner and not account.owners:  # the file's owner, for an account that has none yet
+        mx.accounts.update(account.id, email_addresses=list(a.config.owner))
     report = account.index(a.path, a.source, a.type, workers=a.workers, progress=ProgressLine("indexing"),
                            **_options(a))
     _report(report.to_dict(), a.json)
@@ -726,13 +734,28 @@ def _plugins(a: argparse.Namespace) -> None:
              f"types={','.join(p['source_types'])}  hooks={','.join(p['hooks'])}")
 
 
+def _configure(args: argparse.Namespace, config: Config) -> Path | None:
+    """Fill in what no flag gave from the configuration (flags > environment > file): the output format
+    here, the owner for `index`; answers the index directory, None for the default."""
+    args.config = config
+    if config.format != "text" and hasattr(args, "json") and not (args.json or getattr(args, "jsonl", False)):
+        if config.format == "jsonl" and hasattr(args, "jsonl"):
+            args.jsonl = True
+        else:
+            args.json = True
+    if getattr(args, "index", None) is not None or os.environ.get("MAILINDEX_HOME"):
+        return getattr(args, "index", None)
+    return config.index
+
+
 def run(args: argparse.Namespace) -> int:
+    index = _configure(args, load_config())
     if args.command == "plugins":  # the installed backends: no index involved
         _plugins(args)
         return 0
     command = COMMANDS[args.command]
     read_only = getattr(args, "read_only", False) or not command.writes(args)
-    with MailIndex(getattr(args, "index", None), read_only=read_only) as mx:
+    with MailIndex(index, read_only=read_only) as mx:
         command.run(mx, args)
     return 0
 

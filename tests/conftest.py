@@ -68,6 +68,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.C
     return report
 
 
+@pytest.fixture(autouse=True)
+def _no_user_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite never reads the configuration file of whoever runs it (tests of the file set their own);
+    the path is one no user may have, nor be refused to look at (the read-only tests run as nobody)."""
+    monkeypatch.setenv("MAILINDEX_CONFIG", "/nonexistent/mailindex-tests/config.toml")
+    monkeypatch.delenv("MAILINDEX_FORMAT", raising=False)
+
+
 @pytest.fixture
 def corpora() -> Path:
     if not CORPORA.is_dir():
