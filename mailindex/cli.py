@@ -111,6 +111,20 @@ def _json_args(p: argparse.ArgumentParser, what: str) -> None:
                      help=f"print {what} as JSON lines, one object per line, each as soon as it is found")
 
 
+def _progress_args(p: argparse.ArgumentParser) -> None:
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true", default=None,
+                       help="show the progress line (scanning, then messages, rate and time left) even when "
+                            "stderr is not a terminal")
+    shown.add_argument("--quiet", action="store_false", dest="progress",
+                       help="no progress line, even on a terminal")
+
+
+def _progress(a: argparse.Namespace, label: str) -> ProgressLine:
+    """On a terminal unless --quiet; anywhere with --progress."""
+    return ProgressLine(label, enabled=a.progress)
+
+
 def _include_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-body", action="store_true", help="add text body parts (read from the source)")
     p.add_argument("--body-type", metavar="TYPE", help="only body parts of this MIME type, e.g. text/html")
@@ -180,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="LABEL", help="source label (default: derived from the path)")
     p.add_argument("--type", choices=None, help="source type (maildir, mbox, eml, ...); detected by default")
     p.add_argument("--workers", type=int, help="parser processes (default: CPU count)")
+    _progress_args(p)
     p.add_argument("--owner", metavar="ADDR[,ADDR...]",
                    help="the mailbox owner's addresses, kept in the index: they give --email its contact meaning")
     _option_args(p)
@@ -190,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of the account by LABEL, else every enabled source (of --account, or of "
                                    "every account).")
     p.add_argument("label", nargs="?")
-    p.add_argument("--workers", type=int)
+    p.add_argument("--workers", type=int, help="parser processes (default: CPU count)")
+    _progress_args(p)
     p.add_argument("--json", action="store_true")
 
     _accounts_parser(sub, common)
@@ -625,7 +641,7 @@ def _tokens(mx: MailIndex, a: argparse.Namespace) -> None:
 
 
 def _sync(mx: MailIndex, a: argparse.Namespace) -> None:
-    progress = ProgressLine("syncing")
+    progress = _progress(a, "syncing")
     if a.label is None and not getattr(a, "account", None):
         report = mx.sync(workers=a.workers, progress=progress)  # every account
     else:
@@ -639,7 +655,7 @@ def _index(mx: MailIndex, a: argparse.Namespace) -> None:
         mx.accounts.update(account.id, email_addresses=a.owner)
     elif a.config.owner and not account.owners:  # the file's owner, for an account that has none yet
         mx.accounts.update(account.id, email_addresses=list(a.config.owner))
-    report = account.index(a.path, a.source, a.type, workers=a.workers, progress=ProgressLine("indexing"),
+    report = account.index(a.path, a.source, a.type, workers=a.workers, progress=_progress(a, "indexing"),
                            **_options(a))
     _report(report.to_dict(), a.json)
 

@@ -132,3 +132,33 @@ def test_include_options_are_shown_in_text_mode(text_index: Path, capsys: pytest
                  "--include-source")
     assert "Message-ID: (none)" in shown and "--- headers (raw) ---\nFrom: c@example.com" in shown
     assert "--- source ---\nFrom: c@example.com" in shown and "None" not in shown
+
+
+def test_progress_shows_the_scan_then_rate_and_time_left() -> None:
+    import io
+
+    from mailindex.progress import ProgressLine
+
+    out = io.StringIO()
+    line = ProgressLine("indexing", stream=out, enabled=True)
+    assert out.getvalue() == "indexing: scanning for new, changed and vanished messages ..."
+    line(0, 1000)
+    line.start -= 10  # ten seconds for the first 100
+    line.last = 0
+    line(100, 1000)
+    line(1000, 1000)
+    text = out.getvalue()
+    assert "100/1,000" in text and "ETA 1m30s" in text and text.endswith("1,000/1,000 100.0% 100 msg/s  in 10s\n")
+    quiet = io.StringIO()
+    ProgressLine("indexing", stream=quiet)(5, 10)  # not a terminal, not asked: nothing
+    assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("flag, shown", [("--progress", True), ("--quiet", False), (None, False)])
+def test_progress_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str | None,
+                            shown: bool) -> None:
+    md = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("one"), mail.message("two")]})
+    capsys.readouterr()
+    assert main(["--index", str(tmp_path / "idx"), "index", str(md), *([flag] if flag else [])]) == 0
+    err = capsys.readouterr().err
+    assert ("2/2 100.0%" in err and "scanning" in err) if shown else err == ""
