@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import mailindex
+from mailindex import MailIndex
 from mailindex.api.messages import Messages
 from mailindex.cli import main
 from mailindex.errors import QueryError
@@ -162,3 +163,52 @@ def test_progress_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert main(["--index", str(tmp_path / "idx"), "index", str(md), *([flag] if flag else [])]) == 0
     err = capsys.readouterr().err
     assert ("2/2 100.0%" in err and "scanning" in err) if shown else err == ""
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["show", "0" * 24], "message not found"),  # NotFound
+    (["search", "--source", "nope", "--count"], None),  # an unknown label finds nothing: not an error
+    (["sources", "get", "nope"], "nope"),  # SourceNotFound
+    (["index", "/nonexistent/mail"], "/nonexistent/mail"),  # a path that is not there
+    (["--read-only", "index", "<maildir>"], "read-only"),  # ReadOnlyIndex, before any mail is touched
+    (["search", "--limit", "0"], "limit"),  # QueryError naming the parameter
+    (["search", "--date-after", "yesterday"], "date-after"),  # argparse's own error
+])
+def test_every_class_of_error_is_one_line_and_exit_1(index: Path, capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path, argv: list[str], says: str | None) -> None:
+    md = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("x")]})
+    argv = [str(md) if a == "<maildir>" else a for a in argv]
+    capsys.readouterr()
+    code = main(["--index", str(index), *argv])
+    out, err = capsys.readouterr()
+    if says is None:
+        assert (code, out, err) == (0, "0\n", "")
+        return
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith("mailindex: ")
+    assert says in err.lower() or says in err, err
+
+
+def test_a_busy_index_an_interrupt_and_a_closed_pipe(index: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    md = mail.maildir(tmp_path / "md", {"INBOX": [mail.message("x")]})
+    with MailIndex(index) as holder:  # another process's writer, as far as the index can tell
+        held = holder.tantivy.writer()
+        capsys.readouterr()
+        assert main(["--index", str(index), "index", str(md)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "another process is writing to the index" in err, err
+        held.close()
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Messages, "count", interrupted)
+    assert main(["--index", str(index), "search", "--count"]) == 130
+    assert capsys.readouterr().err == "mailindex: interrupted\n"
+
+    def closed_pipe(*args: Any, **kwargs: Any) -> Any:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(Messages, "count", closed_pipe)
+    assert main(["--index", str(index), "search", "--count"]) == 0  # the reader stopped reading: not an error
+    assert capsys.readouterr().err == ""
