@@ -23,10 +23,18 @@ test-deps: system-deps
 	    { apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; }; \
 	  else echo "dovecot-imapd is missing and we are not root: the IMAP tests will be skipped" >&2; fi; \
 	fi
+	@if ! command -v groff >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing groff-base (the manual page test renders mailindex(1))"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq groff-base >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq groff-base >/dev/null; }; \
+	fi
 
 $(STAMP): pyproject.toml plugins/imap/pyproject.toml | system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' -e plugins/imap --config-settings editable_mode=compat
+	@mkdir -p $(VENV)/share/man/man1 $(VENV)/share/bash-completion/completions
+	$(VENV)/bin/mailindex man > $(VENV)/share/man/man1/mailindex.1
+	$(VENV)/bin/mailindex completion bash > $(VENV)/share/bash-completion/completions/mailindex
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -320,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", parents=[common], help="list registered backends and their hooks")
     _json_args(p, "plugins")
+
+    p = sub.add_parser("completion", parents=[common], help="print the shell code that completes commands and options",
+                       description='Load it from your shell\'s start-up file: eval "$(mailindex completion bash)" '
+                                   'or eval "$(mailindex completion zsh)". make install also writes the bash one to '
+                                   '.venv/share/bash-completion/completions/mailindex.')
+    p.add_argument("shell", choices=["bash", "zsh"])
+
+    sub.add_parser("man", parents=[common], help="print the manual page: mailindex man | man -l -",
+                   description="mailindex(1) in roff, written from this command's own options. make install "
+                               "also writes it to .venv/share/man/man1/mailindex.1.")
     return parser
 
 
@@ -764,10 +774,27 @@ def _configure(args: argparse.Namespace, config: Config) -> Path | None:
     return config.index
 
 
+def _completion(a: argparse.Namespace) -> None:
+    import argcomplete
+
+    sys.stdout.write(argcomplete.shellcode(["mailindex"], shell=a.shell))
+
+
+def _man(a: argparse.Namespace) -> None:
+    from mailindex.manpage import render
+
+    sys.stdout.write(render(build_parser(), __version__))
+
+
+# Commands that open no index: the installed backends, and the command line's own documentation.
+NO_INDEX: dict[str, Callable[[argparse.Namespace], None]] = {
+    "plugins": lambda a: _plugins(a), "completion": _completion, "man": _man}
+
+
 def run(args: argparse.Namespace) -> int:
     index = _configure(args, load_config())
-    if args.command == "plugins":  # the installed backends: no index involved
-        _plugins(args)
+    if args.command in NO_INDEX:
+        NO_INDEX[args.command](args)
         return 0
     command = COMMANDS[args.command]
     read_only = getattr(args, "read_only", False) or not command.writes(args)
@@ -806,7 +833,12 @@ def _show(m: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # a shell asking for completions (argcomplete's protocol): answers, exits
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
+        args = parser.parse_args(argv)
         _check_text(args)
         return run(args)
     except MailindexError as exc:

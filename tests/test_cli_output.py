@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -212,3 +213,30 @@ def test_a_busy_index_an_interrupt_and_a_closed_pipe(index: Path, capsys: pytest
     monkeypatch.setattr(Messages, "count", closed_pipe)
     assert main(["--index", str(index), "search", "--count"]) == 0  # the reader stopped reading: not an error
     assert capsys.readouterr().err == ""
+
+
+def test_the_manual_page_has_every_command_and_option() -> None:
+    from mailindex.cli import build_parser
+    from mailindex.manpage import render
+
+    page = render(build_parser(), mailindex.__version__)
+    assert page.startswith(".TH MAILINDEX 1") and ".SH EXIT STATUS" in page and ".SH ENVIRONMENT" in page
+    for command in ("index", "search", "accounts list", "sources add", "connect-tokens redeem", "completion", "man"):
+        assert f".SS {command.replace('-', chr(92) + '-')}\n" in page, command
+    for option in ("--file-size-min", "--include-thread-size", "--jsonl", "--progress", "--quiet", "--version"):
+        assert f"\\fB{option.replace('-', chr(92) + '-')}\\fR" in page, option
+    groff = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=page, capture_output=True, text=True)
+    assert groff.returncode == 0 and groff.stderr == ""  # roff without warnings (make test installs groff)
+
+
+def test_completion_answers_a_shell(tmp_path: Path) -> None:
+    """The bash code loads argcomplete's protocol; the command answers it with its own commands and options."""
+    code = subprocess.run([sys.executable, "-m", "mailindex", "completion", "bash"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert code.returncode == 0 and "complete" in code.stdout and "mailindex" in code.stdout
+    answer = tmp_path / "answer"
+    for line, want in (("mailindex sea", "search"), ("mailindex search --include-th", "--include-thread-size")):
+        env = {**os.environ, "_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+               "_ARGCOMPLETE_STDOUT_FILENAME": str(answer), "_ARGCOMPLETE_IFS": "\n"}
+        subprocess.run([sys.executable, "-m", "mailindex"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert want in answer.read_text().split(), (line, answer.read_text())

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mailindex import MailIndex, ReadOnlyIndex
-from mailindex.cli import COMMANDS, build_parser, main
+from mailindex.cli import COMMANDS, NO_INDEX, build_parser, main
 from mailindex.plugins import plugin_manager
 from tests import mail
 
@@ -88,7 +88,7 @@ def test_a_relative_index_path_is_read(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_every_command_says_whether_it_writes() -> None:
     (commands,) = [a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands) == {*COMMANDS, "plugins"}  # plugins lists backends and opens no index
+    assert set(commands) == {*COMMANDS, *NO_INDEX}  # plugins, completion and man open no index
     parse = build_parser().parse_args
     reads = [parse(["--index", "x", *argv]) for argv in READ_COMMANDS]
     assert [COMMANDS[a.command].writes(a) for a in reads] == [False] * len(reads)
