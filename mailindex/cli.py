@@ -788,7 +788,7 @@ def _man(a: argparse.Namespace) -> None:
 
 # Commands that open no index: the installed backends, and the command line's own documentation.
 NO_INDEX: dict[str, Callable[[argparse.Namespace], None]] = {
-    "plugins": lambda a: _plugins(a), "completion": _completion, "man": _man}
+    "plugins": _plugins, "completion": _completion, "man": _man}
 
 
 def run(args: argparse.Namespace) -> int:

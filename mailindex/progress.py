@@ -23,7 +23,8 @@ class ProgressLine:
     def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.label = label
         self.stream = sys.stderr if stream is None else stream  # looked up now: a caller may have replaced it
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.tty = self.stream.isatty()
+        self.enabled = self.tty if enabled is None else enabled
         self.start = time.monotonic()
         self.last = 0.0
         self.finished = False
@@ -47,7 +48,7 @@ class ProgressLine:
         bar = "#" * int(width * pct / 100)
         left = f"  ETA {_duration((total - done) / rate)}" if 0 < done < total else ""
         done_in = f"  in {_duration(elapsed)}" if done >= total else ""
-        clear = "\x1b[K" if self.stream.isatty() else ""  # the scanning text is longer than a short line
+        clear = "\x1b[K" if self.tty else ""  # the scanning text is longer than a short line
         self.stream.write(f"\r{clear}{self.label} [{bar:<{width}}] {done:,}/{total:,} {pct:5.1f}% "
                           f"{rate:,.0f} msg/s{left}{done_in}")
         self.finished = done >= total

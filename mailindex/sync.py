@@ -113,11 +113,12 @@ class SourceSync:
         """The entry as this source's options keep it: None when all its folders are left out."""
         if e is None:
             return None
-        from mailindex.parse_headers import valid_text
+        if not all(f.isascii() for f in e.folders):  # a folder named by bytes that are not UTF-8: decoded
+            from mailindex.parse_headers import valid_text  # not for every entry of a listing: ASCII is text
 
-        shown = tuple(map(valid_text, e.folders))  # a folder named by bytes that are not UTF-8, decoded
-        if shown != e.folders:
-            e = replace(e, folders=shown)
+            shown = tuple(map(valid_text, e.folders))
+            if shown != e.folders:
+                e = replace(e, folders=shown)
         if not self.all_folders and e.folders:
             kept = synced_folders(e.folders)
             if not kept:
