@@ -78,7 +78,8 @@ from mailindex.parse_headers import (
     trim_utf8_tail,
     valid_text,
 )
-from mailindex.record import ADDRESS_ROLES, Attachment, Record, message_id_for, sha256_hex
+from mailindex.identity import message_id_for, sha256_hex
+from mailindex.record import ADDRESS_ROLES, Attachment, Record
 from mailindex.sources.base import RawMessage
 
 __all__ = ["parse", "MAX_PARTS", "MAX_DEPTH", "MAX_TEXT_CHARS", "html_to_text"]

@@ -27,7 +27,8 @@ from mailindex.folders import normalize_folder, symbolic_name
 from mailindex.index import schema as S
 from mailindex.index.store import encode_record, to_sql
 from mailindex.killpoints import kill_point
-from mailindex.record import Address, Attachment, Record, message_id_for, sha256_hex
+from mailindex.identity import message_id_for, sha256_hex
+from mailindex.record import Address, Attachment, Record
 from mailindex.sources.base import SKIP_NOT_MAIL, Entry, RawMessage, Backend
 
 STAGES = ("read", "parse", "encode", "document", "rows")

@@ -1,4 +1,4 @@
-"""Record: everything mailindex learns from one message, and its stable ids.
+"""Record: everything mailindex learns from one message (its stable ids: `mailindex.identity`).
 
 A Record is what parsing produces and what the index stores. It carries every
 field of the Context.IO message object that comes from the message itself;
@@ -7,57 +7,12 @@ where the message sits (folders, sources, flags) is kept by the store.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Literal
-
-from mailindex.rfc822 import fields
 
 DateSource = Literal["header", "received", "envelope", "mtime", "none"]
 ADDRESS_ROLES = ("from", "to", "cc", "bcc", "reply_to", "sender")
 SIGNATURE_IMAGE_MAX = 32 * 1024  # bytes; Outlook and Gmail signature logos are a few KiB
-
-# Headers that mail stores rewrite in place (mbox status, IMAP bookkeeping,
-# Gmail labels): they must not change a message's identity.
-_VOLATILE_HEADERS = re.compile(
-    rb"^(status|x-status|x-keywords|x-uid|x-imap|x-imapbase|x-mozilla-status2?|content-length|lines"
-    rb"|x-gmail-labels|x-evolution|x-mozilla-keys):",
-    re.IGNORECASE,
-)
-# Substrings one of which every such header name holds: a header without any keeps all its fields.
-_VOLATILE_HINTS = (b"status", b"x-keywords", b"x-uid", b"x-imap", b"content-length", b"lines", b"x-gmail-labels",
-                   b"x-evolution", b"x-mozilla-keys")
-
-
-def identity_bytes(raw: bytes) -> bytes:
-    """The bytes that decide a message's identity.
-
-    Line endings are folded to LF (the same message in a CRLF Maildir and an LF
-    mbox is one message) and headers that stores rewrite are dropped.
-    """
-    data = raw.replace(b"\r\n", b"\n")
-    end = data.find(b"\n\n")  # exactly this rule, not rfc822.header_end: ids never change
-    head, body = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
-    low = head.lower()
-    if not any(hint in low for hint in _VOLATILE_HINTS):  # most messages: a few substring scans, no split
-        return data
-    return b"".join(f for f in fields(head) if not _VOLATILE_HEADERS.match(f)) + body
-
-
-def message_id_for(raw: bytes) -> str:
-    """Stable 24-hex message id: the same message gives the same id anywhere."""
-    return hashlib.sha256(identity_bytes(raw)).hexdigest()[:24]
-
-
-def file_id_for(message_id: str, body_section: str) -> str:
-    """Stable 24-hex file id of one attachment of one message."""
-    return hashlib.sha256(f"{message_id}/{body_section}".encode()).hexdigest()[:24]
-
-
-def sha256_hex(raw: bytes) -> str:
-    """SHA-256 of the exact bytes, used to verify a source byte for byte."""
-    return hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mailindex.record import Address, Attachment, Record, file_id_for
+from mailindex.identity import file_id_for
 from mailindex.rfc822 import header_end
 from mailindex.folders import FLAG_NAMES
 
 if TYPE_CHECKING:
     from email.message import Message
+
+    from mailindex.record import Address, Attachment, Record
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01]))(?!\d)")
 _BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
@@ -22,6 +23,8 @@ _BOUNDARY = re.compile(r"(\s*[-_–]\s*|\s+)")
 @functools.lru_cache(maxsize=4096)  # the same correspondents recur on every page
 def thumbnail(address: str) -> str:
     """Gravatar URL for an address (computed; nothing is fetched)."""
+    import hashlib
+
     return f"https://secure.gravatar.com/avatar/{hashlib.md5(address.lower().encode()).hexdigest()}?s=50"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailindex.record import identity_bytes
+from mailindex.identity import identity_bytes
 from tests.reference import identity_bytes as reference
 
 PIECES = [b"Status: RO", b"X-Status: A", b"Lines: 3", b"status:x", b"X-Mozilla-Status2: 0", b"Subject: hi",

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mailindex import MailIndex, SourceFormatError, SyncReport
 from mailindex.plugins import plugin_manager
-from mailindex.record import message_id_for
+from mailindex.identity import message_id_for
 from mailindex.sources.base import SKIP_NOT_MAIL
 from tests import mail
 from tests.budget import examples

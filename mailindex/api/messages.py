@@ -9,17 +9,15 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from mailindex.api.sources import Sources
 from mailindex.engine import Engine, MessageRow
 from mailindex.errors import IntegrityError, MailindexError, SourceError
 from mailindex.folders import symbolic_name
+from mailindex.identity import sha256_hex
 from mailindex.index.store import decode_record
 from mailindex.locations import resource_url
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, MESSAGE_LIST_PARAMS, Include, parse_params
-from mailindex.record import sha256_hex
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 
 if TYPE_CHECKING:  # imported where used: listing and counting need neither live operations nor threads
@@ -94,6 +92,8 @@ class Messages:
 
     def folders(self, message_id: str) -> builtins.list[dict[str, str]]:
         """`[{name, symbolic_name?}]`: every folder the message is in, over the account's sources."""
+        import orjson
+
         rowid = self._find(message_id)[0]
         names: dict[str, None] = {}
         mine = self._source_ids()
@@ -205,6 +205,8 @@ class Messages:
 
     def _build(self, rowid: int, date_indexed: int, blob: bytes, inc: Include, mine: Mapping[int, sqlite3.Row],
                locations: builtins.list[tuple[int, int, str, str]]) -> dict[str, Any]:
+        import orjson  # here, not at the top: a count or a thread size needs no JSON
+
         record = decode_record(blob)
         folders: dict[str, None] = {}
         sources: dict[str, dict[str, str]] = {}

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from mailindex.errors import ConcurrentChange, SourceError, UnsupportedOperation
 from mailindex.folders import symbolic_name
 from mailindex.killpoints import kill_point
-from mailindex.record import identity_bytes, sha256_hex
+from mailindex.identity import identity_bytes, sha256_hex
 
 
 # Why a listing left a file out (`Backend.skipped`): short and stable, the sync stores them.

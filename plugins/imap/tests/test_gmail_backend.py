@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailindex import MailIndex
-from mailindex.record import message_id_for
+from mailindex.identity import message_id_for
 from tests import mail
 
 pytest.importorskip("mailindex_imap", reason="the IMAP plugin is not installed (make test installs plugins/imap)")

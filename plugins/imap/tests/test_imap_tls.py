@@ -22,7 +22,7 @@ import pytest
 import trustme
 
 from mailindex import MailIndex, SourceError
-from mailindex.record import message_id_for
+from mailindex.identity import message_id_for
 from tests import mail
 from tests.conftest import ROOT
 from tests.imap_server import DovecotServer, ServerCertificate, why_unavailable
