@@ -21,7 +21,7 @@ _WHERE = {
     "Account": "mailindex.app", "MailIndex": "mailindex.app",
     "Accounts": "mailindex.api.accounts", "ConnectTokens": "mailindex.api.connect_tokens",
     "Contacts": "mailindex.api.contacts", "Messages": "mailindex.api.messages", "Sources": "mailindex.api.sources",
-    "default_index_dir": "mailindex.engine", "hookimpl": "mailindex.hookspecs",
+    "default_index_dir": "mailindex.config", "hookimpl": "mailindex.hookspecs",
     "Address": "mailindex.record", "Attachment": "mailindex.record", "Record": "mailindex.record",
     "Backend": "mailindex.sources.base", "Container": "mailindex.sources.base", "Entry": "mailindex.sources.base",
     "RawMessage": "mailindex.sources.base", "SyncReport": "mailindex.sync",
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from mailindex.api.messages import Messages
     from mailindex.api.sources import Sources
     from mailindex.app import Account, MailIndex
-    from mailindex.engine import default_index_dir
+    from mailindex.config import default_index_dir
     from mailindex.errors import (AccountNotFound, ConcurrentChange, ConnectTokenNotFound, ConnectTokenUnusable,
                                   ContactNotFound, IndexClosed, IndexLocked, IndexNotFound, IndexStoreError,
                                   IndexThreadError, IndexVersionError, IntegrityError, MailindexError,

@@ -15,7 +15,6 @@ one QueryError naming the file and the key.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,22 @@ from mailindex.errors import QueryError
 FORMATS = ("text", "json", "jsonl")
 
 
-@dataclass(frozen=True)
 class Config:
-    index: Path | None = None
-    owner: tuple[str, ...] = ()
-    format: str = "text"
+    """What the file says, or the defaults (a plain class: a dataclass would cost every command ~6 ms
+    of imports, and a NamedTuple field may not be called `index`)."""
+
+    __slots__ = ("index", "owner", "format")
+
+    def __init__(self, index: Path | None = None, owner: tuple[str, ...] = (), format: str = "text") -> None:
+        self.index, self.owner, self.format = index, owner, format
+
+
+def default_index_dir() -> Path:
+    """$MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex, else ~/.local/share/mailindex."""
+    if os.environ.get("MAILINDEX_HOME"):
+        return Path(os.environ["MAILINDEX_HOME"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "mailindex"
 
 
 def config_path() -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mailindex.config import default_index_dir
 from mailindex.errors import (AccountNotFound, ConcurrentChange, IndexNotFound, MessageNotFound, QueryError,
                               ReadOnlyIndex, SourceError, SourceFormatError, SourceNotFound, SourceUnavailable)
 from mailindex.index.searcher import Searcher
@@ -33,14 +34,6 @@ if TYPE_CHECKING:  # a read command uses none of these: they are imported where 
 _SYNC_STATUS = "CASE WHEN status IN ('DISABLED', 'TEMP_DISABLED') THEN status ELSE '{}' END"
 
 MessageRow = tuple[int, str, int, bytes]  # (messages.id, message_id, date_indexed, record blob)
-
-
-def default_index_dir() -> Path:
-    """$MAILINDEX_HOME, else $XDG_DATA_HOME/mailindex, else ~/.local/share/mailindex."""
-    if os.environ.get("MAILINDEX_HOME"):
-        return Path(os.environ["MAILINDEX_HOME"]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "mailindex"
 
 
 class Engine:

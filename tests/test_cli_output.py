@@ -105,8 +105,8 @@ def text_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _columns(line: str) -> int:
-    from mailindex.cli import _char_width
-    return sum(_char_width(c) for c in line)
+    from mailindex.cli.output import char_width
+    return sum(char_width(c) for c in line)
 
 
 @pytest.mark.parametrize("width", [60, 80, 132])
