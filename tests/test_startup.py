@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,11 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 NEVER = ("mailindex.sync", "mailindex.prepare", "mailindex.parse", "mailindex.api.live", "mailindex.sources",
          "mailindex.plugins", "mailindex.callbacks", "pluggy", "http.client", "urllib.request", "email",
          "fast_mail_parser", "magic")
+# The modules are listed before the report's own json import.
 RUN = """
-import json, sys
+import sys
 from mailindex.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+modules = sorted(sys.modules)
+import json
+print(json.dumps({"code": code, "modules": modules}), file=sys.stderr)
 """
 QUESTIONS = [
     ["search", "--count", "--from", "alice@example.com"],
@@ -47,18 +51,33 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "idx"
 
 
+def _run(index: Path, argv: list[str], before: str = "") -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", before + RUN, "--index", str(index), *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    return report
+
+
 @pytest.mark.parametrize("argv", QUESTIONS, ids=" ".join)
 def test_a_question_loads_no_ingest_live_backend_or_http_module(index: Path, argv: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-c", RUN, "--index", str(index), *argv], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report["code"] == 0, done.stderr
+    report = _run(index, argv)
+    assert report["code"] == 0
     loaded = [m for m in report["modules"] if any(m == n or m.startswith(n + ".") for n in NEVER)]
     assert loaded == []
 
 
+# A count needs the store's lookup and one Tantivy query: no record decoding, hashing, orjson, RE2 or temp files.
+COUNT_NEVER = ("orjson", "zstandard", "dataclasses", "hashlib", "re2", "tempfile")
+
+
+@pytest.mark.parametrize("argv", [QUESTIONS[0], ["search", "--count", "--subject", "/^Re: /", "--folder", "INBOX"]],
+                         ids=" ".join)
+def test_a_count_loads_nothing_past_the_store_and_the_searcher(index: Path, argv: list[str]) -> None:
+    report = _run(index, argv)
+    assert report["code"] == 0
+    assert [m for m in report["modules"] if m.split(".")[0] in COUNT_NEVER] == []
+
+
 def test_the_check_sees_a_module_that_is_loaded(index: Path) -> None:
     """The same run, made to load the ingest pipeline: the list above would show it."""
-    done = subprocess.run([sys.executable, "-c", "import mailindex.sync\n" + RUN, "--index", str(index), "sources"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "mailindex.sync" in json.loads(done.stderr.strip().splitlines()[-1])["modules"]
+    assert "mailindex.sync" in _run(index, ["sources"], before="import mailindex.sync\n")["modules"]

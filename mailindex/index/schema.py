@@ -10,14 +10,13 @@ for case-insensitive substring search, and a unique integer sort key.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
-
-import orjson
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tantivy
 
-from mailindex.record import Record
+if TYPE_CHECKING:
+    from mailindex.record import Record
+
 
 SCHEMA_VERSION = 7
 
@@ -118,8 +117,7 @@ def file_key(name: str, size: int, *, reverse: bool = False) -> str:
     return f"{name[::-1] if reverse else name}{FILE_KEY_SEP}{min(size, 10**SIZE_DIGITS - 1):0{SIZE_DIGITS}d}"
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a message is and what the index adds to it beyond its Record."""
 
     folders: tuple[str, ...]
@@ -172,9 +170,13 @@ def record_fields(record: Record) -> dict[str, Any]:
 def document_json(record: Record, place: Placement) -> str:
     """The Tantivy document of one message, as the JSON `IndexWriter.add_json` takes
     (searchable fields only, nothing to display). Raises TypeError on a string that is not valid Unicode."""
+    import orjson  # the ingest's; a question never loads it here
+
     return orjson.dumps({**record_fields(record), **placement_fields(place)}).decode()
 
 
 def replace_placement(doc: str, place: Placement) -> str:
     """A document made by `document_json` with its placement fields replaced."""
+    import orjson
+
     return orjson.dumps({**orjson.loads(doc), **placement_fields(place)}).decode()

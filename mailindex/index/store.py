@@ -14,6 +14,7 @@ creates no -wal or -shm file (see `Store`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -21,21 +22,15 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import orjson
-import zstandard
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mailindex.errors import IndexClosed, IndexStoreError, IndexThreadError, IndexVersionError
-from mailindex.record import Address, Attachment, Record
 from mailindex.index import tables
 from mailindex.index.schema import SCHEMA_VERSION
 
-_RECORD_FIELDS = tuple(f.name for f in fields(Record) if f.name != "text")
-_FILE_FIELDS = tuple(f.name for f in fields(Attachment))
-
+if TYPE_CHECKING:
+    from mailindex.record import Record
 
 # zstd with a fixed dictionary (one typical record's JSON): records shrink to ~370
 # bytes and decode in ~2 us, against ~550 bytes and ~7 us with zlib, which was a
@@ -52,9 +47,42 @@ _RECORD_SKELETON = (
     b'12345,"application/pdf","2",false,"attachment",null,"application/pdf"],["image001.png",2048,"image/png",'
     b'"1.2",true,"inline","<image001.png@01D00000.00000000>","image/png"]],"parse_error":null,"defects":[]}'
 )
-_RECORD_DICT = zstandard.ZstdCompressionDict(_RECORD_SKELETON, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-_compress = zstandard.ZstdCompressor(level=3, dict_data=_RECORD_DICT).compress
-_decompress = zstandard.ZstdDecompressor(dict_data=_RECORD_DICT).decompress
+
+
+class _RecordCodec:
+    """Records to and from compressed JSON. Made on first use: a question that reads no record (a count)
+    loads neither zstd, orjson nor the Record dataclasses."""
+
+    def __init__(self) -> None:
+        from dataclasses import fields
+
+        import orjson
+        import zstandard
+
+        from mailindex.record import Address, Attachment, Record
+
+        self.fields = tuple(f.name for f in fields(Record) if f.name != "text")
+        self.file_fields = tuple(f.name for f in fields(Attachment))
+        self.record, self.address, self.attachment = Record, Address, Attachment
+        self.dumps, self.loads = orjson.dumps, orjson.loads
+        data = zstandard.ZstdCompressionDict(_RECORD_SKELETON, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        self.compress = zstandard.ZstdCompressor(level=3, dict_data=data).compress
+        self.decompress = zstandard.ZstdDecompressor(dict_data=data).decompress
+
+    def encode(self, record: Record) -> bytes:
+        data = {name: getattr(record, name) for name in self.fields}
+        data["addresses"] = {role: [[a.email, a.name] for a in addrs] for role, addrs in record.addresses.items()}
+        data["files"] = [[getattr(f, n) for n in self.file_fields] for f in record.files]
+        return self.compress(self.dumps(data))
+
+    def decode(self, blob: bytes) -> Record:
+        data = self.loads(self.decompress(blob))
+        data["addresses"] = {role: [self.address(*a) for a in addrs] for role, addrs in data["addresses"].items()}
+        data["files"] = [self.attachment(*f) for f in data["files"]]
+        return self.record(**data)
+
+
+_codec = functools.cache(_RecordCodec)
 
 
 def to_sql(name: str) -> str | bytes:
@@ -74,17 +102,11 @@ def from_sql(value: str | bytes) -> str:
 
 def encode_record(record: Record) -> bytes:
     """Compact, compressed JSON of a Record without its searchable text."""
-    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    data["addresses"] = {role: [[a.email, a.name] for a in addrs] for role, addrs in record.addresses.items()}
-    data["files"] = [[getattr(f, n) for n in _FILE_FIELDS] for f in record.files]
-    return _compress(orjson.dumps(data))
+    return _codec().encode(record)
 
 
 def decode_record(blob: bytes) -> Record:
-    data = orjson.loads(_decompress(blob))
-    data["addresses"] = {role: [Address(*a) for a in addrs] for role, addrs in data["addresses"].items()}
-    data["files"] = [Attachment(*f) for f in data["files"]]
-    return Record(**data)
+    return _codec().decode(blob)
 
 
 LocationRow = tuple[int, int, str, str, str, str, str]  # see Store.locations_in

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -127,12 +126,7 @@ class _View:
 
     def __init__(self, source: Path) -> None:
         self.source = Path(os.path.abspath(source))  # the links live elsewhere: a relative target would dangle
-        try:
-            self.path = Path(tempfile.mkdtemp(prefix="mailindex-view-"))
-        except OSError as exc:
-            raise IndexStoreError(
-                f"cannot make the private view a read-only index is opened through, in {tempfile.gettempdir()} "
-                f"(set TMPDIR to a writable directory): {exc}") from exc
+        self.path = _private_dir()
         self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
         self._linked: set[str] = set()
         self._stamp: tuple[int, int, int] | None = None
@@ -188,6 +182,27 @@ class _View:
 
     def close(self) -> None:
         self._remove()
+
+
+def _private_dir() -> Path:
+    """A new directory that only its owner may enter, in the first writable of the places tempfile would
+    choose (not the working directory, which may be the evidence): tempfile.mkdtemp's promise, without
+    the imports of tempfile (~1.5 ms of every read-only open)."""
+    bases = [os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)] + ["/tmp", "/var/tmp", "/usr/tmp"]
+    failures = []
+    for base in dict.fromkeys(bases):
+        while True:
+            path = os.path.join(base, f"mailindex-view-{os.urandom(6).hex()}")
+            try:
+                os.mkdir(path, 0o700)
+                return Path(path)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                failures.append(f"{base}: {exc.strerror}")
+                break
+    raise IndexStoreError("cannot make the private view a read-only index is opened through "
+                          f"(set TMPDIR to a writable directory): {'; '.join(failures)}")
 
 
 def _manual(index: tantivy.Index) -> tantivy.Index:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mailindex.errors import QueryError
 
@@ -27,8 +26,7 @@ _ACCOUNT_ID = re.compile(r"[0-9a-f]{24}")
 _TS_MIN, _TS_MAX = -(2**40), 2**40  # far beyond any real date; keeps integers inside Tantivy's i64
 
 
-@dataclass(frozen=True)
-class Filters:
+class Filters(NamedTuple):
     """Validated filters; address values lowercased, each list an OR."""
 
     email: tuple[str, ...] = ()
@@ -48,15 +46,13 @@ class Filters:
     indexed_after: int | None = None
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     sort_order: str = "desc"
     limit: int = MAX_LIMIT
     offset: int = 0
 
 
-@dataclass(frozen=True)
-class Include:
+class Include(NamedTuple):
     """Which extra parts of each message to return."""
 
     body: bool = False

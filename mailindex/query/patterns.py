@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 try:  # Python 3.11+
     import re._constants as _c
@@ -63,8 +62,7 @@ def _subpatterns(op: Any, av: Any) -> list[Any]:
     return []
 
 
-@dataclass(frozen=True, slots=True)
-class UserRegex:
+class UserRegex(NamedTuple):
     """A validated user regex, re-written from Python's own parse of it.
 
     `body` uses only syntax that Tantivy's automaton and RE2 read the same
@@ -174,17 +172,6 @@ def _required(items: list[tuple[Any, Any]]) -> list[Any]:
     return out
 
 
-def _ranges(pred: Callable[[str], bool], below: int) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for cp in range(below):
-        if pred(chr(cp)):
-            if out and out[-1][1] == cp - 1:
-                out[-1] = (out[-1][0], cp)
-            else:
-                out.append((cp, cp))
-    return out
-
-
 def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     out, nxt = [], 0
     for lo, hi in ranges:
@@ -214,7 +201,10 @@ def _cp(cp: int) -> str:
 
 
 _ASCII_SPACE = [(9, 13), (32, 32)]
-_SPACE = _ranges(str.isspace, 0x3001)  # Python's \\s, spelled out: the engines' own \\s differ at the edges
+# Python's \\s, spelled out (the engines' own \\s differ at the edges): the ranges of str.isspace,
+# written here because computing them costs every process ~3 ms (tests/query/test_patterns.py checks them).
+_SPACE = [(9, 13), (28, 32), (133, 133), (160, 160), (5760, 5760), (8192, 8202), (8232, 8233), (8239, 8239),
+          (8287, 8287), (12288, 12288)]
 _CATEGORIES: dict[Any, tuple[str, str]] = {  # category -> (Unicode class text, ASCII class text)
     _c.CATEGORY_DIGIT: ("\\p{Nd}", "0-9"),
     _c.CATEGORY_NOT_DIGIT: ("\\P{Nd}", _class_text(_complement([(48, 57)]))),

@@ -19,10 +19,10 @@ way (see `patterns.UserRegex`), so every route answers alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, cast
 
-import re2
 import tantivy
 from tantivy import Occur, Query
 
@@ -55,18 +55,20 @@ def terms_query(schema: tantivy.Schema, field: str, values: Sequence[str]) -> Qu
     return Query.term_set_query(schema, field, list(values))
 
 
-def _re2_options() -> Any:
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """The re2 module and its options, loaded by the first pattern that needs it (not by every question)."""
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # errors become our QueryError, not lines on stderr
-    return options
-
-
-_RE2_OPTIONS = _re2_options()
+    return re2, options
 
 
 def _compile_re2(pattern: str, param: str, value: str) -> Any:
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, options=_RE2_OPTIONS)
+        return re2.compile(pattern, options=options)
     except re2.error as exc:
         problem = exc.args[0] if exc.args else exc
         if isinstance(problem, bytes):

@@ -135,3 +135,11 @@ def test_a_fixed_end_becomes_a_fixed_start_when_reversed() -> None:
 
 def test_an_alternation_at_the_end_counts_as_fixed_when_reversed() -> None:
     assert parse_regex("file_name", "(?i)\\.(pdf|png)$", reverse=True).fixed == 2
+
+
+def test_the_spelled_out_whitespace_is_pythons() -> None:
+    """`\\s` is written out as ranges; they must be exactly the characters str.isspace accepts."""
+    from mailindex.query.patterns import _SPACE
+
+    spaces = [cp for cp in range(0x110000) if chr(cp).isspace()]
+    assert [cp for lo, hi in _SPACE for cp in range(lo, hi + 1)] == spaces
