@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil  # argparse has loaded it already
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -66,12 +66,27 @@ def fit(text: str, cols: int) -> str:
     return text + " " * (cols - sum(widths))
 
 
+def terminal_columns(fallback: int) -> int:
+    """$COLUMNS, else the width of the terminal on stdout, else `fallback`: shutil.get_terminal_size's
+    rule, without importing shutil (and its compressors) into every command."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+        if columns > 0:
+            return columns
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or fallback  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout (None), or not a terminal
+        return fallback
+
+
 def table(messages: list[dict[str, Any]]) -> None:
     """date, sender and subject in the terminal's width ($COLUMNS, else the terminal, else 120)."""
     if not messages:
         print("(no messages)")
         return
-    free = max(shutil.get_terminal_size((120, 24)).columns - 16 - 24 - 6, 8)  # date, message_id, gaps
+    free = max(terminal_columns(120) - 16 - 24 - 6, 8)  # date, message_id, gaps
     sender = min(28, max(4, free * 3 // 10))
     subject = max(free - sender, 4)
     print(f"{'date (UTC)':<16}  {fit('from', sender)}  {fit('subject', subject)}  message_id")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from mailindex import __version__
+from mailindex.cli.output import terminal_columns
 from mailindex.config import default_index_dir
 from mailindex.errors import MailindexError, QueryError
 from mailindex.folders import FLAG_NAMES
@@ -22,8 +23,22 @@ EPILOG = ("Index location: --index DIR, else $MAILINDEX_HOME, else `index` of th
           "overrides it).")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, given its width: argparse would import shutil for it on every argument."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         terminal_columns(80) - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, whose errors follow the convention: one line and exit 1 (not usage text and exit 2)."""
+    """argparse, whose errors follow the convention: one line and exit 1 (not usage text and exit 2),
+    and whose help is laid out without shutil."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise MailindexError(f"{message} (see {self.prog} --help)")
@@ -417,11 +432,14 @@ _GLOBAL = {"--index": True, "--read-only": False, "--account": True}  # name -> 
 
 def command_named(argv: Sequence[str]) -> str | None:
     """The command `argv` runs, when that is plain before parsing (global options, then a command's
-    name); None when in doubt (help, version, an unknown word), which asks for the whole tree."""
+    name); "" for `--version`, which needs no command; None when in doubt (help, an unknown word),
+    which asks for the whole tree."""
     words = iter(argv)
     for word in words:
         if word in PARSERS:
             return word
+        if word == "--version":  # argparse prints it and exits when it meets it, before any command
+            return ""
         name, has_value, _ = word.partition("=")
         known = [o for o in _GLOBAL if o.startswith(name)] if name.startswith("--") and name != "--" else []
         if len(known) != 1:  # argparse accepts any unambiguous prefix, as here
