@@ -296,6 +296,36 @@ def test_a_read_only_index_follows_a_writer(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["meta.sqlite", "tantivy"]
 
 
+def _views_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> list[tuple[str, str]]:
+    """(directory, mode) of each view a read-only open made while it was open, with `env` as the environment's
+    temporary-directory variables; every view is gone after the close."""
+    for name in ("TMPDIR", "TEMP", "TMP", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pm = plugin_manager(entry_points=False)
+    if not (tmp_path / "idx").exists():
+        with MailIndex(tmp_path / "idx", pm=pm) as mx:
+            mx.index(mail.maildir(tmp_path / "md", {"INBOX": [mail.message("first")]}), "p")
+    with MailIndex(tmp_path / "idx", read_only=True, pm=pm) as ro:
+        view = ro.engine.tantivy._view.path
+        seen = [(str(view.parent), oct(view.stat().st_mode & 0o777))]
+        assert ro.messages.count() == 1
+    assert not view.exists()
+    return seen
+
+
+def test_a_view_goes_where_the_user_says_else_into_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    memory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+    assert _views_seen(tmp_path, monkeypatch, {"TMPDIR": str(mine)}) == [(str(mine), "0o700")]
+    assert _views_seen(tmp_path, monkeypatch, {}) == [(memory, "0o700")]
+    # a temporary directory that cannot be used is passed over, as tempfile passes it over
+    assert _views_seen(tmp_path, monkeypatch, {"TMPDIR": str(tmp_path / "absent")}) == [(memory, "0o700")]
+    assert _views_seen(tmp_path, monkeypatch, {"XDG_RUNTIME_DIR": str(mine)}) == [(str(mine), "0o700")]
+
+
 # -- private files --------------------------------------------------------------------------------------
 
 def _modes_under(root: Path) -> dict[str, str]:

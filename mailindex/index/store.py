@@ -14,11 +14,11 @@ creates no -wal or -shm file (see `Store`).
 
 from __future__ import annotations
 
+import _thread
 import functools
 import json
 import os
 import sqlite3
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -431,7 +431,7 @@ def check_use(closed: bool, owner: int) -> None:
     """IndexClosed once closed; IndexThreadError in a thread other than `owner`, the one that opened it."""
     if closed:
         raise IndexClosed("this MailIndex is closed")
-    if threading.get_ident() != owner:
+    if _thread.get_ident() != owner:
         raise IndexThreadError("this MailIndex was opened in another thread: open one MailIndex per thread")
 
 
@@ -441,7 +441,7 @@ class _Connection(sqlite3.Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.owner = threading.get_ident()
+        self.owner = _thread.get_ident()
         self.closed = False
         self.read_only = False
 

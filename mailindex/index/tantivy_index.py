@@ -12,10 +12,9 @@ files, where Tantivy makes its lock files, so the index directory is only read.
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
-import shutil
-import threading
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -49,7 +48,7 @@ class TantivyIndex:
         self.path = path
         self.schema = S.build_schema()
         self.file_mode = file_mode
-        self._owner = threading.get_ident()
+        self._owner = _thread.get_ident()
         self._closed = False
         self._view: _View | None = None
         self._known: set[tuple[str, int]] = set()  # (name, inode) of the files not to chmod
@@ -127,7 +126,7 @@ class _View:
     def __init__(self, source: Path) -> None:
         self.source = Path(os.path.abspath(source))  # the links live elsewhere: a relative target would dangle
         self.path = _private_dir()
-        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+        self._remove = weakref.finalize(self, _remove_view, self.path)
         self._linked: set[str] = set()
         self._stamp: tuple[int, int, int] | None = None
 
@@ -184,11 +183,25 @@ class _View:
         self._remove()
 
 
+def _remove_view(path: Path) -> None:
+    """Remove a view: its links, and whatever lock files Tantivy left beside them (no subdirectories,
+    so no shutil.rmtree, whose imports cost every read command ~2 ms)."""
+    try:
+        for entry in os.scandir(path):
+            os.unlink(entry.path)
+        os.rmdir(path)
+    except OSError:
+        pass  # a view another process emptied, or that cannot be removed: nothing of the index's
+
+
 def _private_dir() -> Path:
-    """A new directory that only its owner may enter, in the first writable of the places tempfile would
-    choose (not the working directory, which may be the evidence): tempfile.mkdtemp's promise, without
-    the imports of tempfile (~1.5 ms of every read-only open)."""
-    bases = [os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)] + ["/tmp", "/var/tmp", "/usr/tmp"]
+    """A new directory that only its owner may enter: in $TMPDIR (or $TEMP, $TMP) when set, else in
+    a memory file system ($XDG_RUNTIME_DIR, /dev/shm: making and removing the links there costs
+    ~0.2 ms, against ~2.3 ms on ext4), else in /tmp, /var/tmp or /usr/tmp; the first that is writable.
+    Never the working directory, which may be the evidence. tempfile.mkdtemp's promise, without the
+    imports of tempfile (~1.5 ms of every read-only open)."""
+    bases = [os.environ[v] for v in ("TMPDIR", "TEMP", "TMP", "XDG_RUNTIME_DIR") if os.environ.get(v)]
+    bases += ["/dev/shm", "/tmp", "/var/tmp", "/usr/tmp"]
     failures = []
     for base in dict.fromkeys(bases):
         while True:
