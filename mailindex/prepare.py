@@ -14,7 +14,6 @@ what could be read (its hash, size and identity) and the window goes on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -118,6 +117,8 @@ def entry_sig(e: Entry) -> str:
 
     Hashed, not kept as text: the text repeats the path and took ~100 bytes per message.
     """
+    import hashlib  # here: a sync with nothing to do never loads it (~2 ms)
+
     loc = e.locator
     text = "\x1f".join((e.content_stamp, "\x1e".join(e.folders), ",".join(sorted(e.flags)), str(loc.get("path")),
                         str(loc.get("offset")), str(loc.get("length"))))

@@ -20,13 +20,13 @@ grouping step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mailindex.identity import sha256_hex
 from mailindex.index import tables
 
 GMAIL_PREFIX = "gm-"
@@ -170,7 +170,7 @@ class ThreadStore:
         """Register a thread with a 24-hex id derived from `seed` (a member's key), skipping ids in use."""
         n = 0
         while True:
-            name = hashlib.sha256(f"thread/{seed}/{n}".encode()).hexdigest()[:24]
+            name = sha256_hex(f"thread/{seed}/{n}".encode())[:24]
             cur = self.db.execute("INSERT OR IGNORE INTO thread_info (name, size) VALUES (?, ?)", (name, size))
             if cur.rowcount:
                 return int(cur.lastrowid or 0), name

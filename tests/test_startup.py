@@ -81,3 +81,15 @@ def test_a_count_loads_nothing_past_the_store_and_the_searcher(index: Path, argv
 def test_the_check_sees_a_module_that_is_loaded(index: Path) -> None:
     """The same run, made to load the ingest pipeline: the list above would show it."""
     assert "mailindex.sync" in _run(index, ["sources"], before="import mailindex.sync\n")["modules"]
+
+
+# A re-sync with nothing new lists the mail and compares stamps: it parses, hashes, writes and decompresses
+# nothing, so it loads none of the modules for that.
+RESYNC_NEVER = ("mailindex.parse", "fast_mail_parser", "magic", "email", "hashlib", "socket", "gzip", "bz2",
+                "tempfile", "shutil", "mailindex.sources.mbox_writer", "mailindex.api.live", "http", "urllib.request")
+
+
+def test_a_re_sync_with_nothing_new_loads_no_parser_hashing_or_writer(index: Path) -> None:
+    report = _run(index, ["sync", "md", "--quiet"])
+    assert report["code"] == 0
+    assert [m for m in report["modules"] if any(m == n or m.startswith(n + ".") for n in RESYNC_NEVER)] == []

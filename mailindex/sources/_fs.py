@@ -7,10 +7,7 @@ writes; `deliver` is the one way a live operation writes a new message file.
 
 from __future__ import annotations
 
-import bz2
 import itertools
-import socket
-import gzip
 import lzma
 import os
 import re
@@ -170,6 +167,9 @@ def compression_of(path: Path) -> str | None:
 
 def open_binary(path: Path, compression: str | None = None) -> IO[bytes]:
     """Open for reading, decompressing gzip/bzip2/xz transparently."""
+    import bz2  # here, as gzip: most mail is not compressed, and a sync with nothing to do reads nothing
+    import gzip
+
     if compression == "gz":
         return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is one; typeshed does not say so
     if compression == "bz2":
@@ -268,6 +268,8 @@ _COUNTER = itertools.count()
 
 def unique_name() -> str:
     """A Maildir-style unique name: time, microseconds, pid, a counter and the host."""
+    import socket  # here: only a live operation names a new file (~2 ms of imports)
+
     now = time.time()
     host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
     return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_COUNTER)}.{host}"

@@ -81,14 +81,12 @@ mtime changed since it was listed (ConcurrentChange).
 from __future__ import annotations
 
 import calendar
-import hashlib
 import lzma
 import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from email.header import decode_header, make_header
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,7 +94,8 @@ from mailindex import rfc822
 from mailindex.errors import ConcurrentChange, SourceError, SourceFormatError, SourceNotFound
 from mailindex.folders import GMAIL_STATE_LABELS, GMAIL_SYSTEM_LABELS, symbolic_name
 from mailindex.hookspecs import hookimpl
-from mailindex.sources import _fs, mbox_writer
+from mailindex.identity import sha256_hex
+from mailindex.sources import _fs
 from mailindex.sources.base import SKIP_METADATA, Container, Entry, Folder, Backend
 from mailindex.sources.maildir import MaildirSource
 
@@ -298,6 +297,8 @@ def split_labels(value: bytes) -> list[str]:
     """X-Gmail-Labels: comma-separated, double quotes protect commas, RFC 2047 allowed."""
     text = value.decode("utf-8", "replace")
     if "=?" in text:
+        from email.header import decode_header, make_header  # only for encoded labels (~2 ms of imports)
+
         try:
             text = str(make_header(decode_header(text)))
         except (ValueError, LookupError, UnicodeError):
@@ -374,6 +375,8 @@ class _Spill:
     def __init__(self, head: bytes, body_at: int | None) -> None:
         self.head = head  # its header block (within its first MAX_HEAD bytes), for flags
         self.body_at = body_at  # where a Content-Length-counted body starts
+        import hashlib
+
         self.length = 0
         self.raw = hashlib.sha256()
         self.plain = hashlib.sha256()  # of the bytes unescaped
@@ -707,7 +710,7 @@ def contents(piece: RawSlice) -> tuple[bytes | None, bool, str, bytes]:
         return None, *piece.spill.result()
     escaped = needs_unescape(piece)
     data = unescape(piece.raw) if escaped else piece.raw
-    return data, escaped, hashlib.sha256(data).hexdigest(), header_block(data)
+    return data, escaped, sha256_hex(data), header_block(data)
 
 
 # --- the source --------------------------------------------------------------
@@ -1091,7 +1094,7 @@ class MboxSource(_fs.TallySource):
         raw = self._read_raw(locator)
         data = unescape(raw) if locator.get("escaped") else raw
         want = locator.get("sha256")
-        if want and hashlib.sha256(data).hexdigest() != want:
+        if want and sha256_hex(data) != want:
             raise ConcurrentChange(str(self.location), f"{locator.get('path')!r} changed since it was synced: "
                                    "sync again; nothing was written")
         return raw
@@ -1113,11 +1116,13 @@ class MboxSource(_fs.TallySource):
         escaped = bool(_ESCAPED.search(raw))
         data = unescape(raw) if escaped else raw
         return {"path": rel, "offset": offset, "length": len(raw), "escaped": escaped,
-                "sha256": hashlib.sha256(data).hexdigest()}
+                "sha256": sha256_hex(data)}
 
     def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
         if locator.get("whole"):
             raise self._unsupported("setting flags on a one-message file")
+        from mailindex.sources import mbox_writer  # only live operations write: its tempfile costs a sync ~2 ms
+
         where = str(self.location)
         path = self._writable(locator.get("path"))
         with mbox_writer.locked(path, where):
@@ -1136,6 +1141,8 @@ class MboxSource(_fs.TallySource):
         if locator.get("whole"):
             self._unlink(locator)
             return
+        from mailindex.sources import mbox_writer  # only live operations write: its tempfile costs a sync ~2 ms
+
         where = str(self.location)
         path = self._writable(locator.get("path"))
         with mbox_writer.locked(path, where):
@@ -1182,6 +1189,8 @@ class MboxSource(_fs.TallySource):
                 raise SourceError(where, f"cannot make folder {folder!r}: {rel!r} exists and is no mbox file") from None
             except OSError as exc:
                 raise SourceError(where, f"cannot make folder {folder!r}: {exc.strerror or exc}") from exc
+        from mailindex.sources import mbox_writer
+
         path = self._writable(rel)
         stored = mbox_writer.stored_form(data, flags)
         with mbox_writer.locked(path, where):
