@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [] if args.no_install else install_missing(log)
     missing = sorted(set(missing) | {cls.name for cls in PEERS if cls.name in wanted and not shutil.which(cls.name)})
     messages, mail_bytes = mail_size(corpus)
+    if args.work:
+        args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mailindex-compare-", dir=args.work))
     result: dict[str, Any] = {"corpus": {"path": str(corpus), "messages": messages, "bytes": mail_bytes},
                               "runs": args.runs, "query_runs": args.query_runs, "missing": missing,
