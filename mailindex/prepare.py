@@ -139,6 +139,7 @@ def placement(locations: Iterable[tuple[int, str, str]], accounts: Mapping[int, 
     symbolic: dict[str, None] = {}
     sources: dict[str, None] = {}
     in_accounts: dict[str, None] = {}
+    flags: dict[str, None] = {}
     for sid, folders_json, flags_json in locations:
         sources[str(sid)] = None
         in_accounts[accounts.get(sid, "")] = None
@@ -147,9 +148,11 @@ def placement(locations: Iterable[tuple[int, str, str]], accounts: Mapping[int, 
             sym = symbolic_name(f)
             if sym:
                 symbolic[sym] = None
-        if "flagged" in json.loads(flags_json):
-            symbolic["\\Flagged"] = None
-    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), tuple(in_accounts), date_indexed, sort_key)
+        flags.update(dict.fromkeys(json.loads(flags_json)))
+    if "flagged" in flags:
+        symbolic["\\Flagged"] = None
+    return S.Placement(tuple(folders), tuple(symbolic), tuple(sources), tuple(in_accounts), tuple(flags),
+                       date_indexed, sort_key)
 
 
 def valid_record(record: Record) -> Record:

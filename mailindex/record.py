@@ -65,6 +65,7 @@ class Record:
     list_help: str | None = None
     files: list[Attachment] = field(default_factory=list)
     text: str = ""  # searchable text of text parts, HTML reduced, nested messages included
+    attachment_text: str = ""  # searchable text extracted from the attachments
     parse_error: str | None = None
     defects: list[str] = field(default_factory=list)
 

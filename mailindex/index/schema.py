@@ -5,6 +5,11 @@ query: raw lowercase address fields per role, domain suffixes, folders and
 sources as raw terms, dates as fast integers, attachment name and size kept
 together in one term so both must hold for the same file, subject trigrams
 for case-insensitive substring search, and a unique integer sort key.
+
+The full-text fields (subject, body, attachment text, and the words of each
+role's addresses and names) share one analyzer, WORDS: runs of letters and
+digits, lowercased, accents folded, never stemmed; the query language runs the
+same analyzer over what the user typed.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ if TYPE_CHECKING:
     from mailindex.record import Record
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
 DATE = "date"
 DATE_INDEXED = "date_indexed"
-SUBJECT = "subject"  # tokenized words, for full-text search
+SUBJECT = "subject"  # words, with positions for phrases
 SUBJECT_RAW = "subject_raw"  # the whole subject as one term, for regexes; stored to check candidates
 SUBJECT_PREFIX = "subject_prefix"  # the subject's first 1..PREFIX_MAX characters, for `^literal`
 SUBJECT_GRAMS = "subject_grams"  # casefolded trigrams with positions, for substrings
@@ -37,13 +42,19 @@ FOLDER = "folder"
 SYMBOLIC = "symbolic"
 SOURCE = "source"  # the source's row id: labels are only unique within an account
 ACCOUNT = "account"  # ids of the accounts whose sources hold the message
+FLAGS = "flags"  # the flags any of its locations has, where the source keeps them: "seen", ...
 FILE_NAME = "file_name"
 FILE_EXT = "file_ext"  # lowercase text after the name's last dot: `*.pdf` is one term
 FILE_SIZE = "file_size"
 FILE_KEY = "file_key"  # "<lowercase name>\x1f<size, 12 digits>" per attachment
 FILE_KEY_REV = "file_key_rev"  # the same with the name reversed, for patterns with a fixed end (*.pdf)
 EMAIL_MESSAGE_ID = "email_message_id"
-TEXT = "text"
+SIZE = "size"  # of the message, bytes
+BODY = "body"  # words of the text parts, nested messages included
+ATTACHMENT = "attachment"  # words of the attachments' extracted text
+# Words of each role's addresses and display names, for `from:lynn`.
+ROLE_WORDS = {role: f"{role}_words" for role in ROLE_FIELDS}
+TEXT_FIELDS = (SUBJECT, BODY, ATTACHMENT)  # where a bare word of a query is looked for
 
 FILE_KEY_SEP = "\x1f"
 SIZE_DIGITS = 12
@@ -53,14 +64,22 @@ GRAM_START, GRAM_END, GRAM_SPACE = "\x02", "\x03", "\u2423"
 SORT_TIE_BITS = 20
 PREFIX_MAX = 24
 # Tokenizers Tantivy runs for us (one add_text instead of dozens); registered on every open.
-PREFIX_TOKENIZER, SHORT_TOKENIZER = "mailindex_prefix", "mailindex_short"
+PREFIX_TOKENIZER, SHORT_TOKENIZER, WORDS = "mailindex_prefix", "mailindex_short", "mailindex_words"
+WORD_BYTES_MAX = 100  # a longer run of letters is no word anyone types (base64, hashes): left out
+
+
+def words_analyzer() -> tantivy.TextAnalyzer:
+    """The analyzer of the full-text fields, and of the words of a query."""
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(WORD_BYTES_MAX))
+            .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.ascii_fold()).build())
 
 
 def register_tokenizers(index: tantivy.Index) -> None:
-    """Subject prefixes of 1..PREFIX_MAX characters, and every 1- and 2-character substring."""
+    """Subject prefixes of 1..PREFIX_MAX characters, every 1- and 2-character substring, and WORDS."""
     for name, tokenizer in ((PREFIX_TOKENIZER, tantivy.Tokenizer.ngram(1, PREFIX_MAX, True)),
                             (SHORT_TOKENIZER, tantivy.Tokenizer.ngram(1, 2, False))):
         index.register_tokenizer(name, tantivy.TextAnalyzerBuilder(tokenizer).build())
+    index.register_tokenizer(WORDS, words_analyzer())
 
 
 def build_schema() -> tantivy.Schema:
@@ -70,16 +89,17 @@ def build_schema() -> tantivy.Schema:
     sb.add_integer_field(SORT_KEY, stored=False, indexed=True, fast=True)
     sb.add_integer_field(DATE, indexed=True, fast=True)
     sb.add_integer_field(DATE_INDEXED, indexed=True, fast=True)
-    sb.add_text_field(SUBJECT, tokenizer_name="default", index_option="position")
+    for name in (*TEXT_FIELDS, *ROLE_WORDS.values()):
+        sb.add_text_field(name, tokenizer_name=WORDS, index_option="position")
     sb.add_text_field(SUBJECT_RAW, stored=True, tokenizer_name="raw")
     sb.add_text_field(SUBJECT_GRAMS, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field(SUBJECT_SHORT, tokenizer_name=SHORT_TOKENIZER, index_option="basic")
     sb.add_text_field(SUBJECT_PREFIX, tokenizer_name=PREFIX_TOKENIZER, index_option="basic")
     for name in (*ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
-                 ACCOUNT, FILE_NAME, FILE_EXT, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID):
+                 ACCOUNT, FLAGS, FILE_NAME, FILE_EXT, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID):
         sb.add_text_field(name, tokenizer_name="raw")
     sb.add_integer_field(FILE_SIZE, indexed=True, fast=True)
-    sb.add_text_field(TEXT, tokenizer_name="default", index_option="freq")
+    sb.add_integer_field(SIZE, indexed=True, fast=True)
     return sb.build()
 
 
@@ -124,6 +144,7 @@ class Placement(NamedTuple):
     symbolic: tuple[str, ...]
     sources: tuple[str, ...]  # source row ids, as text
     accounts: tuple[str, ...]
+    flags: tuple[str, ...]
     date_indexed: int
     sort_key: int
 
@@ -135,19 +156,21 @@ def _unique(values: Iterable[str]) -> list[str]:
 def placement_fields(place: Placement) -> dict[str, Any]:
     """The document fields that say where a message is (they change when it moves; its Record does not)."""
     return {FOLDER: _unique(place.folders), SYMBOLIC: _unique(place.symbolic), SOURCE: _unique(place.sources),
-            ACCOUNT: _unique(place.accounts), DATE_INDEXED: place.date_indexed, SORT_KEY: place.sort_key}
+            ACCOUNT: _unique(place.accounts), FLAGS: _unique(place.flags),
+            DATE_INDEXED: place.date_indexed, SORT_KEY: place.sort_key}
 
 
 def record_fields(record: Record) -> dict[str, Any]:
     """The document fields that come from the message itself."""
     subject = record.subject
-    fields: dict[str, Any] = {MESSAGE_ID: record.message_id, DATE: record.date, SUBJECT: subject,
+    fields: dict[str, Any] = {MESSAGE_ID: record.message_id, DATE: record.date, SIZE: record.size, SUBJECT: subject,
                               SUBJECT_RAW: subject, SUBJECT_PREFIX: subject,
                               SUBJECT_GRAMS: " ".join(subject_grams(subject)), SUBJECT_SHORT: gram_text(subject)}
     recipients: list[str] = []
     for role, field in ROLE_FIELDS.items():
         emails = record.emails(role)
         fields[field] = _unique(emails)
+        fields[ROLE_WORDS[role]] = [f"{a.name} {a.email}" if a.name else a.email for a in record.addresses.get(role, ())]
         if role != "from":
             recipients.extend(emails)
     fields[RECIPIENT] = _unique(recipients)
@@ -163,7 +186,9 @@ def record_fields(record: Record) -> dict[str, Any]:
     if record.email_message_id:
         fields[EMAIL_MESSAGE_ID] = record.email_message_id
     if record.text:
-        fields[TEXT] = record.text
+        fields[BODY] = record.text
+    if record.attachment_text:
+        fields[ATTACHMENT] = record.attachment_text
     return fields
 
 
