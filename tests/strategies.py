@@ -43,6 +43,8 @@ class Spec:
     folders: list[str]
     flagged: bool
     files: list[tuple[str, int]] = field(default_factory=list)
+    body: str | None = None  # the text part; None: "body of message N"
+    sender_name: str | None = None
     # How each copy (one per folder) is written: CRLF line endings, store fields at the header's top or end.
     dress: list[tuple[bool, tuple[str, ...], bool]] = field(default_factory=list)
 
@@ -60,7 +62,7 @@ class Spec:
 
     def _plain(self) -> bytes:
         m = EmailMessage()
-        m["From"] = self.sender
+        m["From"] = email.utils.formataddr((self.sender_name, self.sender)) if self.sender_name else self.sender
         m["To"] = ", ".join(self.to)
         if self.cc:
             m["Cc"] = ", ".join(self.cc)
@@ -69,7 +71,7 @@ class Spec:
         m["Subject"] = self.subject
         m["Date"] = email.utils.formatdate(self.date)
         m["Message-ID"] = f"<m{self.n}@test.example>"
-        m.set_content(f"body of message {self.n}\n")
+        m.set_content(f"body of message {self.n}\n" if self.body is None else self.body)
         for i, (name, size) in enumerate(self.files):
             m.add_attachment(bytes((i + j) % 251 for j in range(size)), maintype="application",
                              subtype="octet-stream", filename=name)

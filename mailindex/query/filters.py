@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mailindex.errors import QueryError
+
+if TYPE_CHECKING:
+    from mailindex.query.language import Parsed
 
 MAX_LIMIT = 100
 ADDRESS_PARAMS = ("email", "to", "from", "cc", "bcc")
 TIME_PARAMS = ("date_before", "date_after", "indexed_before", "indexed_after")
 FILTER_PARAMS = (*ADDRESS_PARAMS, "subject", "folder", "source", "file_name", "file_size_min", "file_size_max",
-                 *TIME_PARAMS)
+                 *TIME_PARAMS, "q")
 PAGE_PARAMS = ("sort_order", "limit", "offset")
 INCLUDE_PARAMS = ("include_thread_size", "include_body", "body_type", "include_headers", "include_flags",
                   "include_source")
@@ -44,6 +47,7 @@ class Filters(NamedTuple):
     date_after: int | None = None
     indexed_before: int | None = None
     indexed_after: int | None = None
+    q: Parsed | None = None  # the query language's text and tree (mailindex.query.language)
 
 
 class Page(NamedTuple):
@@ -191,6 +195,10 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_L
     for name in TIME_PARAMS:
         if name in p:
             f[name] = int_param(name, p[name], _TS_MIN, _TS_MAX)
+    if "q" in p:
+        from mailindex.query.language import parse_query
+
+        f["q"] = parse_query(string_param("q", p["q"]))
     order = p.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise QueryError("sort_order", order, "must be 'asc' or 'desc'")
