@@ -57,6 +57,17 @@ def test_search_json_count_and_all(indexed: Path, capsys: pytest.CaptureFixture[
     assert m["files"][0]["file_name"] == "report.pdf" and m["folders"] == ["Sent"]
 
 
+def test_search_takes_a_query_and_iso_dates(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    counts = []
+    for argv in (["note"], ["note", "OR", "report"], ["note -report"], ["subject:attached", "from:me"],
+                 ["note", "--date-before", "2020-09-13T12:26:42Z"], ["note", "--date-after", "2020-09-13"],
+                 ["note", "--date-after", "2020-09-14"]):
+        assert main(["--index", str(indexed), "search", "--count", *argv]) == 0
+        counts.append(int(capsys.readouterr().out))
+    assert counts == [5, 6, 5, 1, 2, 5, 0]
+
+
 def test_show(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     main(["--index", str(indexed), "search", "--subject", "report", "--json"])
@@ -101,6 +112,9 @@ def test_source_writes_the_exact_bytes(tmp_path: Path, capsysbinary: pytest.Capt
     (["sources", "add", "/nonexistent/mail"], "no such file or directory"),
     (["connect-tokens", "create", "--callback-url", "ftp://example.com/"], "callback_url"),
     (["connect-tokens", "get", "f" * 40], "connect token not found"),
+    (["search", "form:alice"], "q: at position 1: unknown field 'form'"),
+    (["search", "note", "(report"], "q: at position 6: a '(' that is never closed"),
+    (["search", "--date-after", "2001-13-01"], "--date-after: '2001-13-01' is not a date of the calendar"),
 ])
 def test_errors_are_one_line_and_nonzero(indexed: Path, capfd: pytest.CaptureFixture[str], argv: list[str],
                                          needle: str) -> None:

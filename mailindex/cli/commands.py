@@ -38,6 +38,9 @@ def _includes(a: argparse.Namespace) -> dict[str, Any]:
 
 def _search(mx: MailIndex, args: argparse.Namespace) -> None:
     filters = {k[2:]: v for k, v in vars(args).items() if k.startswith("f_") and v is not None}
+    words = filters.pop("q")
+    if words:
+        filters["q"] = " ".join(words)
     if args.count:
         print(_acct(mx, args).messages.count(**filters))
         return

@@ -160,10 +160,24 @@ def _sync_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _instant(text: str) -> int:
+    """A --date-after/--date-before value as Unix seconds."""
+    from mailindex.query.dates import instant
+
+    try:
+        return instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _search_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("search", parents=[common], help="list messages matching Context.IO filters",
-                       description="Comma-separated values within a filter are OR; several filters are AND. "
+    p = sub.add_parser("search", parents=[common], help="list messages matching a query and Context.IO filters",
+                       description="QUERY is words, \"phrases\", prefix*, -word, OR, (...) and field:value "
+                                   "(from: to: cc: bcc: email: subject: body: attachment: file: folder: source: "
+                                   "date: size: has:attachment is:FLAG); quote it for the shell. Comma-separated "
+                                   "values within a filter are OR; the query and several filters are AND. "
                                    "Subject and file name accept /regex/; file name accepts * ? [] wildcards.")
+    p.add_argument("f_q", nargs="*", metavar="QUERY", help="the query language (see the README), words joined by spaces")
     for name in ADDRESS_PARAMS:
         p.add_argument(f"--{name}", dest=f"f_{name}", metavar="ADDR[,ADDR...]",
                        help="contact: from, to, or to both it and the owner; also a domain" if name == "email"
@@ -177,8 +191,9 @@ def _search_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--file-size-min", dest="f_file_size_min", type=int, metavar="BYTES")
     p.add_argument("--file-size-max", dest="f_file_size_max", type=int, metavar="BYTES")
     for name in TIME_PARAMS:
-        p.add_argument(f"--{name.replace('_', '-')}", dest=f"f_{name}", type=int, metavar="UNIX_TS",
-                       help="exclusive bound")
+        p.add_argument(f"--{name.replace('_', '-')}", dest=f"f_{name}", type=_instant, metavar="WHEN",
+                       help="exclusive bound: Unix seconds, or ISO 8601 (2001-10-05, 2001-10-05T14:30Z), "
+                            "its first second, UTC unless a zone is given")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="1..100 (default 100)")
     p.add_argument("--offset", type=int, default=None, metavar="N", help="skip the first N matches")
     p.add_argument("--sort-order", choices=["asc", "desc"], default=None, help="by date (default desc)")
