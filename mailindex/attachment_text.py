@@ -23,6 +23,9 @@ from io import BytesIO
 from typing import IO, Literal
 from xml.etree.ElementTree import Element, XMLPullParser
 
+from mailindex.html_text import MAX_HTML_BYTES, html_to_text
+from mailindex.parse_headers import decode_text, trim_utf8_tail
+
 __all__ = ["Extracted", "extract", "kind_of", "MAX_CHARS", "MAX_MESSAGE_CHARS"]
 
 MAX_INPUT_BYTES = 64 << 20  # a PDF or zip larger than this is not opened
@@ -183,9 +186,6 @@ def _rtf(content: bytes, budget: _Budget) -> None:
 
 
 def _text(content: bytes, charset: str | None, budget: _Budget, html: bool) -> None:
-    from mailindex.parse import MAX_HTML_BYTES, html_to_text  # (not at the top: parse imports this module)
-    from mailindex.parse_headers import decode_text, trim_utf8_tail
-
     limit = MAX_HTML_BYTES if html else budget.room * 4  # UTF-8 needs at most 4 bytes a character
     cut = len(content) > limit
     text = decode_text(trim_utf8_tail(content[:limit]) if cut else content, charset, [])

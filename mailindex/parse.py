@@ -63,6 +63,7 @@ from email.policy import Compat32
 import fast_mail_parser as _fmp
 
 from mailindex import attachment_text
+from mailindex.html_text import MAX_HTML_BYTES, html_to_text
 from mailindex.parse_headers import (
     MAX_HEADER_VALUE,
     all_msgids,
@@ -92,7 +93,6 @@ __all__ = ["parse", "MAX_PARTS", "MAX_DEPTH", "MAX_TEXT_CHARS", "html_to_text"]
 MAX_PARTS = 10_000  # MIME nodes walked per message; the rest is dropped (parse_error + defect)
 MAX_DEPTH = 100  # nesting of multiparts and attached messages
 MAX_TEXT_CHARS = 1 << 20  # searchable text kept per message
-MAX_HTML_BYTES = 4 << 20  # HTML handed to the HTML parser per part
 SNIFF_BYTES = 2048
 MAX_DEFECTS = 40
 MAX_ADDRESSES = 10_000  # per role
@@ -153,27 +153,6 @@ def _sniff(content: bytes, declared: str) -> str | None:
         return _magic.from_buffer(head) or None
     except Exception:  # noqa: BLE001 - libmagic failures must not fail the message
         return None
-
-
-_lexbor = None
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML document (script/style dropped), words separated by spaces."""
-    global _lexbor
-    try:
-        if _lexbor is None:
-            from selectolax.lexbor import LexborHTMLParser
-
-            _lexbor = LexborHTMLParser
-        tree = _lexbor(html)
-        tree.strip_tags(["script", "style", "noscript", "template"])
-        root = tree.root
-        if root is None:
-            return ""
-        return root.text(separator=" ").replace("\xa0", " ")
-    except Exception:  # noqa: BLE001
-        return re.sub(r"<[^>]*>", " ", html)
 
 
 def _charset(ctype_value: str | None) -> str | None:
