@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import re
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
-from typing import IO, Literal
-from xml.etree.ElementTree import Element, XMLPullParser
+from typing import IO, TYPE_CHECKING, Literal
 
 from mailindex.html_text import MAX_HTML_BYTES, html_to_text
 from mailindex.parse_headers import decode_text, trim_utf8_tail
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+# zipfile (with bz2 and lzma), ElementTree and the PDF and RTF libraries are imported by the first
+# attachment that needs them: a parse worker that sees none does not pay for them.
 
 __all__ = ["Extracted", "extract", "kind_of", "MAX_CHARS", "MAX_MESSAGE_CHARS"]
 
@@ -108,6 +112,8 @@ def kind_of(content: bytes, declared_type: str, sniffed_type: str | None, file_n
 
 
 def _zip_kind(content: bytes) -> Kind | None:
+    import zipfile
+
     try:
         names = set(zipfile.ZipFile(BytesIO(content)).namelist())
     except Exception:  # noqa: BLE001 - not a readable zip: not a document we read
@@ -234,6 +240,8 @@ def _members(kind: Kind, names: list[str]) -> list[str]:
 def _xml_events(stream: IO[bytes], budget: _Budget, read: list[int]) -> Iterator[tuple[str, Element]]:
     """(event, element) pairs of one XML member, fed in chunks: the XML byte cap and the deadline are
     checked between chunks. `read` counts bytes across the members of one document."""
+    from xml.etree.ElementTree import XMLPullParser
+
     parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     while True:
         budget.check_time()
@@ -298,6 +306,8 @@ def _odf_member(events: Iterator[tuple[str, Element]], budget: _Budget) -> None:
 
 
 def _zip_text(content: bytes, kind: Kind, budget: _Budget) -> None:
+    import zipfile
+
     read = [0]
     with zipfile.ZipFile(BytesIO(content)) as zf:
         for name in _members(kind, zf.namelist()):
