@@ -172,6 +172,18 @@ def test_a_zip_bomb_docx_fails_fast_and_the_rest_is_read() -> None:
     assert ok.text_extracted is True and "after the bomb" in rec.attachment_text
 
 
+def test_a_zip_member_expanding_past_the_size_it_declares_fails_fast() -> None:
+    spaces = " " * (64 << 20)
+    bomb = bytearray(zipped({"word/document.xml": f"<w:document {W}><w:body>{spaces}</w:body></w:document>"}))
+    # declare 1,000 bytes in the local header and the central directory: no ratio to refuse it by
+    struct.pack_into("<I", bomb, bomb.find(b"PK\x03\x04") + 22, 1000)
+    struct.pack_into("<I", bomb, bomb.find(b"PK\x01\x02") + 24, 1000)
+    start = time.monotonic()
+    got = extract(bytes(bomb), DOCX[0] + "/" + DOCX[1], None, "liar.docx")
+    assert time.monotonic() - start < 1
+    assert got is not None and got.status is False and "Bad CRC-32" in (got.reason or "")
+
+
 def test_xml_past_the_byte_cap_is_cut_though_the_ratio_looks_innocent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(attachment_text, "MAX_XML_BYTES", 200_000)
     got = extract(docx(*(f"para {i}" for i in range(20_000))), "", None, "big.docx")
