@@ -41,6 +41,10 @@ Choices the Context.IO notes leave open:
   ``attachment`` (HTML reduced to text, script/style dropped), and for each
   attached message its Subject/From/To/Cc then its text. It is capped at
   `MAX_TEXT_CHARS`.
+* `attachment_text` holds what `mailindex.attachment_text` extracts from each file of a kind it reads
+  (PDF, Office and OpenDocument, RTF, text/*), attached messages' files included, capped at
+  `attachment_text.MAX_MESSAGE_CHARS` for the message; each file's `text_extracted` says how it went.
+  A text part whose text went into `text` (not declared ``attachment``, but named) is not read again.
 * A message with no header fields at all, or that is empty, gets a
   `parse_error`, as does one whose MIME tree is cut at `MAX_PARTS` parts or
   `MAX_DEPTH` levels (the rest is still returned).
@@ -58,6 +62,8 @@ from email.policy import Compat32
 
 import fast_mail_parser as _fmp
 
+from mailindex import attachment_text
+from mailindex.html_text import MAX_HTML_BYTES, html_to_text
 from mailindex.parse_headers import (
     MAX_HEADER_VALUE,
     all_msgids,
@@ -87,7 +93,6 @@ __all__ = ["parse", "MAX_PARTS", "MAX_DEPTH", "MAX_TEXT_CHARS", "html_to_text"]
 MAX_PARTS = 10_000  # MIME nodes walked per message; the rest is dropped (parse_error + defect)
 MAX_DEPTH = 100  # nesting of multiparts and attached messages
 MAX_TEXT_CHARS = 1 << 20  # searchable text kept per message
-MAX_HTML_BYTES = 4 << 20  # HTML handed to the HTML parser per part
 SNIFF_BYTES = 2048
 MAX_DEFECTS = 40
 MAX_ADDRESSES = 10_000  # per role
@@ -150,27 +155,6 @@ def _sniff(content: bytes, declared: str) -> str | None:
         return None
 
 
-_lexbor = None
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML document (script/style dropped), words separated by spaces."""
-    global _lexbor
-    try:
-        if _lexbor is None:
-            from selectolax.lexbor import LexborHTMLParser
-
-            _lexbor = LexborHTMLParser
-        tree = _lexbor(html)
-        tree.strip_tags(["script", "style", "noscript", "template"])
-        root = tree.root
-        if root is None:
-            return ""
-        return root.text(separator=" ").replace("\xa0", " ")
-    except Exception:  # noqa: BLE001
-        return re.sub(r"<[^>]*>", " ", html)
-
-
 def _charset(ctype_value: str | None) -> str | None:
     if not ctype_value or "harset" not in ctype_value:
         return None
@@ -203,7 +187,8 @@ def _disposition(token: str | None) -> str | None:
 
 
 class _State:
-    __slots__ = ("files", "texts", "room", "defects", "nodes", "error", "data", "_lf_only")
+    __slots__ = ("files", "texts", "room", "file_texts", "file_room", "defects", "nodes", "error", "data",
+                 "_lf_only")
 
     def __init__(self, data: bytes = b"") -> None:
         self.data = data
@@ -211,6 +196,8 @@ class _State:
         self.files: list[Attachment] = []
         self.texts: list[str] = []
         self.room = MAX_TEXT_CHARS
+        self.file_texts: list[str] = []  # text extracted from attachments (Record.attachment_text)
+        self.file_room = attachment_text.MAX_MESSAGE_CHARS
         self.defects: list[str] = []
         self.nodes = 0
         self.error: str | None = None
@@ -262,10 +249,21 @@ class _State:
             self.texts.append(text)
 
     def add_file(self, content: bytes, fname: str, ctype: str, section: str, disp: str | None,
-                 cid: str | None) -> None:
+                 cid: str | None, charset: str | None = None, in_text: bool = False) -> None:
+        """One attachment, its text extracted unless `in_text` (a text part whose text is in `texts`)."""
         embedded = (cid is not None and disp != "attachment") or (disp == "inline" and ctype.startswith("image/"))
-        self.files.append(Attachment(fname, len(content), ctype, section, embedded, disp, cid,
-                                     _sniff(content, ctype)))
+        sniffed = _sniff(content, ctype)
+        status: bool | str | None = True if in_text else None
+        reason = None
+        if not in_text:
+            got = attachment_text.extract(content, ctype, sniffed, fname, charset, self.file_room)
+            if got is not None:
+                status, reason = got.status, got.reason
+                if got.text:
+                    self.file_texts.append(got.text)
+                    self.file_room -= len(got.text) + 1
+        self.files.append(Attachment(fname, len(content), ctype, section, embedded, disp, cid, sniffed,
+                                     status, reason))
 
 
 _C1 = re.compile("[\x80-\x9f]")
@@ -344,11 +342,11 @@ def _fast_leaf(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, ctyp
         st.add_text(content, _charset(ctype_value), ctype == "text/html")
         if not fname:
             return
-    _fast_file(st, node, num, ctype, disp, content)
+    _fast_file(st, node, num, ctype, disp, content, is_text)
 
 
 def _fast_file(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, disp: str | None,
-               content: bytes | None = None) -> None:
+               content: bytes | None = None, in_text: bool = False) -> None:
     fname = node.filename
     if fname:
         if "\ufffd" in fname:
@@ -380,7 +378,8 @@ def _fast_file(st: _State, node: _fmp.PyLazyMimePart, num: str, ctype: str, disp
         cid = node.content_id  # (without brackets: the fast parser's form, used only if the header is odd)
     else:
         cid = _fmp_text(cid.strip()) or None
-    st.add_file(content, fname, ctype, num, disp, cid)
+    charset = _charset(_hget(headers, "content-type")) if ctype.startswith("text/") else None
+    st.add_file(content, fname, ctype, num, disp, cid, charset, in_text)
 
 
 def _nested_headers_fast(st: _State, headers: dict[str, list[str]]) -> None:
@@ -491,7 +490,7 @@ def _std_node(st: _State, part: Message, num: str, depth: int, raw: bytes | None
         st.add_text(content, cs, ctype == "text/html")
         if not fname:
             return
-    _std_file(st, part, content, num, ctype, fname, disp)
+    _std_file(st, part, content, num, ctype, fname, disp, is_text)
 
 
 def _std_attached(st: _State, part: Message, inner: Message, content: bytes | None, num: str, ctype: str,
@@ -549,14 +548,20 @@ def _std_filename(st: _State, part: Message) -> str:
 
 
 def _std_file(st: _State, part: Message, content: bytes, num: str, ctype: str, fname: str | None = None,
-              disp: str | None = None) -> None:
+              disp: str | None = None, in_text: bool = False) -> None:
     if fname is None:
         fname = _std_filename(st, part)
         disp = _disposition(part.get_content_disposition())
     cid = part.get("content-id")
     if cid is not None:
         cid = " ".join(valid_text(str(cid)).split()) or None
-    st.add_file(content, fname, ctype, num, disp, cid)
+    charset = None
+    if ctype.startswith("text/"):
+        try:
+            charset = part.get_content_charset()
+        except Exception:  # noqa: BLE001
+            pass
+    st.add_file(content, fname, ctype, num, disp, cid, charset, in_text)
 
 
 # ---------------------------------------------------------------- parse
@@ -665,6 +670,7 @@ def _body_into(rec: Record, data: bytes, ctype_value: str | None) -> None:
             st.error = st.error or f"body unreadable: {_exc_text(exc2)}"
     rec.files = st.files
     rec.text = "\n".join(st.texts)
+    rec.attachment_text = "\n".join(st.file_texts)
     for d in st.defects:
         if d not in rec.defects and len(rec.defects) < MAX_DEFECTS:
             rec.defects.append(d)

@@ -35,6 +35,10 @@ class Attachment:
     content_disposition: str | None = None
     content_id: str | None = None
     sniffed_type: str | None = None  # what python-magic sees in the first KiBs
+    # Whether its text was extracted into Record.attachment_text (mailindex.attachment_text): None for a
+    # kind we do not read (images, archives, ...), True, False (unreadable) or "truncated" (at a bound).
+    text_extracted: bool | str | None = None
+    text_reason: str | None = None  # what failed, or which bound cut the text
 
     @property
     def is_signature_image(self) -> bool:
@@ -65,7 +69,7 @@ class Record:
     list_help: str | None = None
     files: list[Attachment] = field(default_factory=list)
     text: str = ""  # searchable text of text parts, HTML reduced, nested messages included
-    attachment_text: str = ""  # searchable text extracted from the attachments
+    attachment_text: str = ""  # searchable text extracted from the attachments, one per line
     parse_error: str | None = None
     defects: list[str] = field(default_factory=list)
 

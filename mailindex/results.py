@@ -67,7 +67,8 @@ def _address(a: Address) -> dict[str, str]:
 
 
 def file_dict(message_id: str, f: Attachment) -> dict[str, Any]:
-    return {
+    """One `files[]` entry; for a kind whose text is extracted, whether it was (and if not, why)."""
+    out = {
         "size": f.size,
         "type": f.type,
         "file_name": f.file_name,
@@ -79,6 +80,11 @@ def file_dict(message_id: str, f: Attachment) -> dict[str, Any]:
         "content_id": f.content_id,
         "sniffed_type": f.sniffed_type,
     }
+    if f.text_extracted is not None:
+        out["text_extracted"] = f.text_extracted
+        if f.text_extracted is not True:
+            out["text_reason"] = f.text_reason
+    return out
 
 
 def person_info(records: Iterable[Record]) -> dict[str, dict[str, str]]:

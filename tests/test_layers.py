@@ -10,7 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailindex"
 FRONT_ENDS = ("mailindex.cli", "mailindex", "mailindex.__main__")  # "mailindex": the package's __init__
-LOWER = ("mailindex.sync", "mailindex.pool", "mailindex.prepare", "mailindex.parse", "mailindex.parse_headers", "mailindex.index",
+LOWER = ("mailindex.sync", "mailindex.pool", "mailindex.prepare", "mailindex.parse", "mailindex.parse_headers",
+         "mailindex.attachment_text", "mailindex.html_text", "mailindex.index",
          "mailindex.sources", "mailindex.query", "mailindex.threads", "mailindex.results", "mailindex.record",
          "mailindex.identity")
 # What each room may not import (a name bans the module and everything under it).

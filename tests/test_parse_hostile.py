@@ -47,12 +47,12 @@ def strings(value: object) -> Iterator[str]:
 
 def checked(data: bytes) -> Record:
     """parse(data), asserting the contract: no internal failure, valid Unicode in every string, and a
-    stored form (encode_record) that decodes to the same record (minus `text`, which is not stored)."""
+    stored form (encode_record) that decodes to the same record (minus the searchable text, not stored)."""
     rec = parse(RawMessage(data))
     assert not (rec.parse_error or "").startswith("parser failure"), rec.parse_error
     for s in strings(rec):
         s.encode("utf-8")  # raises on a lone surrogate
-    assert decode_record(encode_record(rec)) == dataclasses.replace(rec, text="")
+    assert decode_record(encode_record(rec)) == dataclasses.replace(rec, text="", attachment_text="")
     return rec
 
 

@@ -143,6 +143,17 @@ def answer(result: dict[str, Any], as_json: bool, done: str) -> None:
         raise MailindexError(f"the source refused: {result.get('connection_log', '')}")
 
 
+_TEXT_STATES = {True: "text extracted", False: "text unreadable", "truncated": "text truncated"}
+
+
+def _file_text_note(f: dict[str, Any]) -> str:
+    """How a file's text was extracted, for the kinds that are read: "  text truncated (page cap: ...)"."""
+    if "text_extracted" not in f:
+        return ""
+    reason = f.get("text_reason")
+    return f"  {_TEXT_STATES.get(f['text_extracted'], 'text ?')}" + (f" ({reason})" if reason else "")
+
+
 def show_text(m: dict[str, Any]) -> str:
     """One message as text, with whatever its include options added (headers, flags, body, source)."""
     lines = [f"message_id: {m['message_id']}", f"Message-ID: {m['email_message_id'] or '(none)'}",
@@ -154,7 +165,7 @@ def show_text(m: dict[str, Any]) -> str:
               f"sources:    {', '.join(s['label'] for s in m['sources'])}"]
     for f in m["files"]:
         lines.append(f"file:       {f['file_name'] or '(no name)'}  {f['size']:,} bytes  {f['type']}  "
-                     f"part {f['body_section']}")
+                     f"part {f['body_section']}" + _file_text_note(f))
     if "thread_size" in m:
         lines.append(f"thread:     {m['thread_size']} message{'' if m['thread_size'] == 1 else 's'}")
     if "flags" in m:

@@ -61,6 +61,7 @@ class _RecordCodec:
 
         from mailindex.record import Address, Attachment, Record
 
+        # the searchable text is in the full-text index only
         self.fields = tuple(f.name for f in fields(Record) if f.name not in ("text", "attachment_text"))
         self.file_fields = tuple(f.name for f in fields(Attachment))
         self.record, self.address, self.attachment = Record, Address, Attachment
