@@ -45,6 +45,7 @@ class Spec:
     files: list[tuple[str, int]] = field(default_factory=list)
     body: str | None = None  # the text part; None: "body of message N"
     sender_name: str | None = None
+    attachment: str | None = None  # the text of an attached notes.txt
     # How each copy (one per folder) is written: CRLF line endings, store fields at the header's top or end.
     dress: list[tuple[bool, tuple[str, ...], bool]] = field(default_factory=list)
 
@@ -72,6 +73,8 @@ class Spec:
         m["Date"] = email.utils.formatdate(self.date)
         m["Message-ID"] = f"<m{self.n}@test.example>"
         m.set_content(f"body of message {self.n}\n" if self.body is None else self.body)
+        if self.attachment is not None:
+            m.add_attachment(self.attachment, subtype="plain", filename="notes.txt")
         for i, (name, size) in enumerate(self.files):
             m.add_attachment(bytes((i + j) % 251 for j in range(size)), maintype="application",
                              subtype="octet-stream", filename=name)

@@ -170,3 +170,17 @@ def test_lkml_threads_end_to_end(corpora: Path, tmp_path: Path) -> None:
         member = next(iter(biggest))
         listed = {m["message_id"] for m in mx.messages.thread(member, limit=100)["messages"]}
         assert listed == set(biggest) and len(biggest) > 50
+
+
+def test_a_real_pdf_attachment_is_found_by_its_words(corpora: Path, tmp_path: Path) -> None:
+    """mail-parser's mail_test_10 carries an IBM announcement letter as a PDF; "Eligible Products" is in it
+    and nowhere else in the message."""
+    with MailIndex(tmp_path / "idx", pm=plugin_manager(entry_points=False)) as mx:
+        mx.index(corpora / "mail-parser", "mp")
+        (found,) = mx.messages.list(q='"eligible products"')
+        assert found["email_message_id"] == mx.messages.list(q="attachment:eligible attachment:products")[0][
+            "email_message_id"]
+        assert mx.messages.count(q='body:"eligible products"') == 0
+        assert mx.messages.count(q='subject:"eligible products"') == 0
+        (pdf,) = [f for f in found["files"] if f["file_name"].lower().endswith(".pdf")]
+        assert pdf["text_extracted"] is True

@@ -40,15 +40,11 @@ def _has(tokens: list[str], phrase: list[str]) -> bool:
 
 
 def _places(spec: Spec, place: str | None) -> list[list[str]]:
-    body = words(spec.body or "")
-    subject = words(spec.subject)
-    if place == "subject":
-        return [subject]
-    if place == "body":
-        return [body]
+    places = {"subject": words(spec.subject), "body": words(spec.body or ""),
+              "attachment": words(spec.attachment or "")}
     if place == "from":
         return [words(f"{spec.sender_name or ''} {spec.sender}")]
-    return [subject, body]
+    return [places[place]] if place else list(places.values())
 
 
 def holds(tree: Tree, spec: Spec) -> bool:
@@ -114,7 +110,7 @@ def _dates() -> st.SearchStrategy[Tree]:
 
 
 def _leaves(box: list[Spec]) -> st.SearchStrategy[Tree]:
-    places = st.sampled_from([None, None, "subject", "body"])
+    places = st.sampled_from([None, None, "subject", "body", "attachment"])
     phrase = st.lists(st.sampled_from(VOCABULARY), min_size=2, max_size=3).map(" ".join)
     senders = sorted({s.sender for s in box})
     return st.one_of(
@@ -147,7 +143,7 @@ def text_specs(draw: st.DrawFn, n: int) -> Spec:
                                                                          "beta@mail.example.org"])),
                 to=["me@example.com"], cc=[], bcc=[], date=draw(st.sampled_from(DATES + [1_600_000_000])),
                 folders=["INBOX"], flagged=False, body=draw(phrase) + "\n",
-                sender_name=draw(st.sampled_from([None, *NAMES])))
+                sender_name=draw(st.sampled_from([None, *NAMES])), attachment=draw(st.none() | phrase))
 
 
 @st.composite
