@@ -102,13 +102,21 @@ def ingest(tool: Tool, runs: int, messages: int, mail_bytes: int, log: Any) -> d
 
 
 def choose_questions(index: Path) -> Questions:
-    """Questions with answers in this corpus: its busiest sender, a common subject word, the median month."""
+    """Questions with answers in this corpus: its busiest sender, a common subject word, the median month,
+    a word and a two-word phrase of many messages' text."""
     with MailIndex(index, read_only=True) as mx:
         sender = mx.contacts.list(sort_by="received_count", limit=1)["matches"][0]["email"]
         words: collections.Counter[str] = collections.Counter()
-        sample = mx.messages.list(limit=100, sort_order="asc") + mx.messages.list(limit=100)
+        sample = mx.messages.list(limit=100, sort_order="asc", include_body=1) + \
+            mx.messages.list(limit=100, include_body=1)
+        body_words: collections.Counter[str] = collections.Counter()
+        pairs: collections.Counter[tuple[str, str]] = collections.Counter()
         for m in sample:
             words.update(w for w in re.findall(r"[a-z]{5,}", m["subject"].lower()))
+            tokens = re.findall(r"[a-z0-9]+", " ".join(part["content"] for part in m["body"]).lower())
+            body_words.update({t for t in tokens if len(t) >= 6 and t.isalpha()})
+            pairs.update({(a, b) for a, b in zip(tokens, tokens[1:]) if len(a) >= 4 and len(b) >= 4
+                          and (a + b).isalpha() and a != b})
         total = mx.messages.count()
         middle = mx.messages.list(sort_order="asc", offset=total // 2, limit=1)[0]["date"]
         extensions = collections.Counter(f["file_name"].rpartition(".")[2].lower() for m in sample
@@ -119,7 +127,9 @@ def choose_questions(index: Path) -> Questions:
              calendar.timegm((t.tm_year + (t.tm_mon == 12), t.tm_mon % 12 + 1, 1, 0, 0, 0)))
     year = (calendar.timegm((t.tm_year, 1, 1, 0, 0, 0)), calendar.timegm((t.tm_year + 1, 1, 1, 0, 0, 0)))
     word = (words.most_common(1) or [("hello", 0)])[0][0]
-    return Questions(sender, word, month, year, extension)
+    body_word = next((w for w, _ in body_words.most_common() if w != word), "hello")
+    phrase = (pairs.most_common(1) or [(("hello", "world"), 0)])[0][0]
+    return Questions(sender, word, month, year, extension, body_word, phrase)
 
 
 def ask(tool: Tool, q: Questions, runs: int) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class Questions:
     month: tuple[int, int]  # [start, end) Unix seconds, a calendar month in UTC
     year: tuple[int, int]  # [start, end), the calendar year of that month
     extension: str  # attachment names ending in "." + this
+    body_word: str  # a word of the messages' text
+    phrase: tuple[str, str]  # two words that follow each other there
 
     def describe(self) -> dict[str, str]:
         day = lambda t: time.strftime("%Y-%m-%d", time.gmtime(t))  # noqa: E731
@@ -39,10 +41,13 @@ class Questions:
             "attachment": f"an attachment named *.{self.extension}",
             "sender_and_dates": f"from {self.sender}, date in {day(self.year[0])[:4]}",
             "subject_regex": "subject matches /^Re: /",
+            "body_word": f"text has the word '{self.body_word}'",
+            "phrase": f"text has the phrase '{' '.join(self.phrase)}'",
         }
 
 
-QUESTION_KEYS = ("sender", "subject_word", "month", "attachment", "sender_and_dates", "subject_regex")
+QUESTION_KEYS = ("sender", "subject_word", "month", "attachment", "sender_and_dates", "subject_regex", "body_word",
+                 "phrase")
 
 
 class Tool:
@@ -87,7 +92,9 @@ class Tool:
 class Mailindex(Tool):
     name = "mailindex"
     notes = {"subject_word": "substring, case-insensitive",
-             "month": "exclusive bounds on the Date header, in seconds"}
+             "month": "exclusive bounds on the Date header, in seconds",
+             "body_word": "whole words of subject, text parts and attachments, unstemmed",
+             "phrase": "the words in order, in the subject, the text parts or an attachment"}
 
     def _cli(self, *args: str) -> list[str]:
         # The installed command, as a script runs it (`python -m` adds runpy's imports, ~3 ms).
@@ -131,13 +138,15 @@ def mailindex_filters(key: str, q: Questions) -> dict[str, object]:
         "attachment": {"file_name": f"*.{q.extension}"},
         "sender_and_dates": {"from": q.sender, "date_after": q.year[0] - 1, "date_before": q.year[1]},
         "subject_regex": {"subject": "/^Re: /"},
+        "body_word": {"q": q.body_word},
+        "phrase": {"q": '"{}"'.format(" ".join(q.phrase))},
     }[key]
 
 
 def mailindex_filters_argv(key: str, q: Questions) -> list[str]:
     out: list[str] = []
     for name, value in mailindex_filters(key, q).items():
-        out += [f"--{name.replace('_', '-')}", str(value)]
+        out += ["--", str(value)] if name == "q" else [f"--{name.replace('_', '-')}", str(value)]
     return out
 
 
@@ -146,7 +155,9 @@ class Notmuch(Tool):
     notes = {"sender": "counts messages once per Message-ID (duplicates folded)",
              "subject_word": "whole words, stemmed",
              "attachment": "attachment:EXT matches the word in any attachment name",
-             "subject_regex": "regex on the subject (Xapian value), case-sensitive"}
+             "subject_regex": "regex on the subject (Xapian value), case-sensitive",
+             "body_word": "stemmed; bare words also match the address headers",
+             "phrase": "stemmed words"}
 
     def env(self) -> dict[str, str]:
         return {**super().env(), "NOTMUCH_CONFIG": str(self.home / "config")}
@@ -168,6 +179,8 @@ class Notmuch(Tool):
             "attachment": f"attachment:{q.extension}",
             "sender_and_dates": f"from:{q.sender} and date:@{q.year[0]}..@{q.year[1] - 1}",
             "subject_regex": 'subject:"/^Re: /"',
+            "body_word": q.body_word,
+            "phrase": '"{}"'.format(" ".join(q.phrase)),
         }[key]
         return ["notmuch", "count", terms]
 
@@ -180,6 +193,7 @@ class Mu(Tool):
     notes = {"sender": "every copy counts (no --skip-dups)",
              "subject_word": "whole words",
              "subject_regex": "mu matches a regex against single lowercased words: /^re$/",
+             "body_word": "the body only", "phrase": "the body only",
              "month": "dates in UTC (TZ=UTC)"}
 
     def prepare(self) -> None:
@@ -198,6 +212,8 @@ class Mu(Tool):
             "attachment": [f"file:/\\.{re.escape(q.extension)}$/"],
             "sender_and_dates": [f"from:{q.sender}", f"date:{stamp(q.year[0])}..{stamp(q.year[1] - 1)}"],
             "subject_regex": ["subject:/^re$/"],
+            "body_word": [f"body:{q.body_word}"],
+            "phrase": ['body:"{}"'.format(" ".join(q.phrase))],
         }[key]
         return ["mu", "find", f"--muhome={self.home}", "--fields=l", *terms]
 
@@ -232,6 +248,8 @@ class Mairix(Tool):
             "attachment": [f"n:{q.extension}="],
             "sender_and_dates": [f"f:{q.sender}", f"d:{day(q.year[0])}-{day(q.year[1] - 1)}"],
             "subject_regex": None,
+            "body_word": [f"b:{q.body_word}"],
+            "phrase": None,
         }[key]
         return None if terms is None else ["mairix", "-f", str(self.home / "mairixrc"), "-r", *terms]
 

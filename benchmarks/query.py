@@ -4,15 +4,18 @@
 
 Builds (or reuses) an index of PATH (default: the generated 100,000-message
 corpus) and times `messages.list(..., limit=100)` including building the
-Python result objects. Values are drawn from the indexed mail itself, so the
-queries hit. Prints figures; asserts nothing.
+Python result objects, for the Context.IO filters and for the query language
+(`q`). Values are drawn from the indexed mail itself, so the queries hit.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import random
+import re
 import sys
 import time
 from typing import Any
@@ -30,7 +33,16 @@ def _pick_values(mx: MailIndex, rng: random.Random) -> dict[str, Any]:
     dates = sorted(s["date"] for s in sample)
     f = rng.choice(with_files)["files"][0]
     ext = f["file_name"].rpartition(".")[2] or "pdf"
-    return {"sender": sender, "domain": sender.rpartition("@")[2], "word": word,
+    texts = [" ".join(part["content"] for part in b["body"]).lower()
+             for b in mx.messages.list(limit=100, offset=rng.randrange(0, max(mx.messages.count() - 100, 1)),
+                                       include_body=1)]
+    tokens = [re.findall(r"[a-z0-9]+", t) for t in texts]
+    common = collections.Counter(w for ts in tokens for w in set(ts) if len(w) >= 5 and w.isalpha())
+    pairs = collections.Counter(p for ts in tokens for p in set(zip(ts, ts[1:]))
+                                if min(map(len, p)) >= 4 and "".join(p).isalpha() and p[0] != p[1])
+    body_words = [w for w, _ in common.most_common(40)][::13] or ["hello", "world", "again"]
+    return {"sender": sender, "domain": sender.rpartition("@")[2], "word": word, "body_words": body_words,
+            "phrase": " ".join((pairs.most_common(1) or [(("hello", "world"), 0)])[0][0]),
             "to": m["addresses"].get("to", [{"email": sender}])[0]["email"],
             "month": (dates[len(dates) // 2] - 15 * 86400, dates[len(dates) // 2] + 15 * 86400),
             "ext": ext, "folder": rng.choice(m["folders"])}
@@ -59,7 +71,17 @@ def cases(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "file_name + size": {"file_name": "*.pdf", "file_size_max": 50_000},
         "folder + date + subject": {"folder": v["folder"], "date_after": lo - 365 * 86400, "subject": "re"},
         "no filter, asc": {"sort_order": "asc"},
+        "q: body word": {"q": v["body_words"][0]},
+        "q: phrase": {"q": f'"{v["phrase"]}"'},
+        "q: prefix": {"q": v["body_words"][1][:4] + "*"},
+        "q: word + from: + dates": {"q": f"{v['body_words'][0]} from:{v['sender']} "
+                                         f"date:{_day(lo - 365 * 86400)}..{_day(hi)}"},
+        "q: three-word OR": {"q": " OR ".join(v["body_words"][:3])},
     }
+
+
+def _day(t: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
 
 
 def measure(mx: MailIndex, params: dict[str, Any], repeat: int) -> dict[str, float]:

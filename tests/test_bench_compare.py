@@ -53,6 +53,8 @@ def test_hit_counts_are_the_true_answers(tmp_path: Path, capsys: pytest.CaptureF
     assert len(mails) == result["corpus"]["messages"] and truth["sender"] > 0
     for answers in (result["tools"]["mailindex"]["queries"], result["mailindex_api"]):
         assert {k: answers[k]["hits"] for k in truth} == truth
+    for key in ("body_word", "phrase"):  # chosen from the text, so they hit; the CLI and the API agree
+        assert result["tools"]["mailindex"]["queries"][key]["hits"] == result["mailindex_api"][key]["hits"] > 0
     for peer in peers:
         assert result["tools"][peer]["queries"]["sender"]["hits"] == truth["sender"]
     assert "query p50 / p95 ms, hits" in printed and f"{truth['sender']:,}" in printed
