@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,7 @@ def url_password(location: str | os.PathLike[str]) -> str | None:
     return urlsplit(str(location)).password if is_url(location) else None
 
 
+@functools.lru_cache(maxsize=256)  # every message of a page names its source's: build each once
 def resource_url(location: str) -> str:
     """A source's resource URL: its own URL, or file:// for a path."""
     return location if is_url(location) else Path(location).as_uri()
