@@ -171,6 +171,8 @@ def _term(text: str, start: int) -> tuple[_Token, int]:
     if field is None and word in ("OR", "AND", "NOT"):
         return _Token(word, start), end
     if not word:
+        if text[i] == "(":
+            raise _error(text, start, f"{text[start:i]}( ... ) is not a form: write (from:a OR from:b)")
         raise _error(text, i, "a quote in the middle of a word")
     return _Token("term", start, field, word), end
 
