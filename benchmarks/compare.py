@@ -127,8 +127,9 @@ def choose_questions(index: Path) -> Questions:
              calendar.timegm((t.tm_year + (t.tm_mon == 12), t.tm_mon % 12 + 1, 1, 0, 0, 0)))
     year = (calendar.timegm((t.tm_year, 1, 1, 0, 0, 0)), calendar.timegm((t.tm_year + 1, 1, 1, 0, 0, 0)))
     word = (words.most_common(1) or [("hello", 0)])[0][0]
-    body_word = next((w for w, _ in body_words.most_common() if w != word), "hello")
-    phrase = (pairs.most_common(1) or [(("hello", "world"), 0)])[0][0]
+    # Ties by name, so that every run asks the same.
+    body_word = min((w for w in body_words if w != word), key=lambda w: (-body_words[w], w), default="hello")
+    phrase = min(pairs, key=lambda p: (-pairs[p], p), default=("hello", "world"))
     return Questions(sender, word, month, year, extension, body_word, phrase)
 
 

@@ -40,9 +40,10 @@ def _pick_values(mx: MailIndex, rng: random.Random) -> dict[str, Any]:
     common = collections.Counter(w for ts in tokens for w in set(ts) if len(w) >= 5 and w.isalpha())
     pairs = collections.Counter(p for ts in tokens for p in set(zip(ts, ts[1:]))
                                 if min(map(len, p)) >= 4 and "".join(p).isalpha() and p[0] != p[1])
-    body_words = [w for w, _ in common.most_common(40)][::13] or ["hello", "world", "again"]
+    ranked = sorted(common, key=lambda w: (-common[w], w))  # ties by name: the same words in every run
+    body_words = ranked[:40][::13] or ["hello", "world", "again"]
     return {"sender": sender, "domain": sender.rpartition("@")[2], "word": word, "body_words": body_words,
-            "phrase": " ".join((pairs.most_common(1) or [(("hello", "world"), 0)])[0][0]),
+            "phrase": " ".join(min(pairs, key=lambda p: (-pairs[p], p), default=("hello", "world"))),
             "to": m["addresses"].get("to", [{"email": sender}])[0]["email"],
             "month": (dates[len(dates) // 2] - 15 * 86400, dates[len(dates) // 2] + 15 * 86400),
             "ext": ext, "folder": rng.choice(m["folders"])}
