@@ -76,6 +76,7 @@ def test_a_count_loads_nothing_past_the_store_and_the_searcher(index: Path, argv
     report = _run(index, argv)
     assert report["code"] == 0
     assert [m for m in report["modules"] if m.split(".")[0] in COUNT_NEVER] == []
+    assert "mailindex.query.language" not in report["modules"]  # a question without q reads no query text
 
 
 def test_the_check_sees_a_module_that_is_loaded(index: Path) -> None:

@@ -15,7 +15,6 @@ from mailindex.index import schema as S
 from mailindex.query.conditions import (all_of, contact_query, files_query, folder_query, range_query,
                                         subject_query_for)
 from mailindex.query.filters import Filters
-from mailindex.query.full_text import compile_query
 from mailindex.query.regex_plan import TermProbe, terms_query
 
 
@@ -54,5 +53,7 @@ def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = 
         if q is not None:
             clauses.append(q)
     if f.q is not None:
+        from mailindex.query.full_text import compile_query  # the language's classes cost a question without q
+
         clauses.append(compile_query(f.q, schema, owners, probe, sources))
     return all_of(clauses) if clauses else Query.all_query()
