@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import NamedTuple, Union
 
 from mailindex.errors import QueryError
+from mailindex.index.schema import WORD_BYTES_MAX, words_analyzer
 
 PARAM = "q"
 TEXT_PLACES = ("subject", "body", "attachment")  # a bare word's fields
@@ -32,6 +33,7 @@ _SIZE = re.compile(r"(\d+)([kmg]?)", re.IGNORECASE | re.ASCII)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _SPECIAL = '()"'
 FLAGS = ("seen", "answered", "flagged", "deleted", "draft")
+_SPAN_MAX = 2**40  # seconds (35,000 years) or bytes (a TiB): far past any mail, well inside Tantivy's i64
 
 
 class Words(NamedTuple):
@@ -96,8 +98,6 @@ class _Token(NamedTuple):
 
 @functools.cache
 def _analyzer() -> Callable[[str], list[str]]:
-    from mailindex.index.schema import words_analyzer
-
     return words_analyzer().analyze
 
 
@@ -110,6 +110,10 @@ def parse_query(text: str) -> Parsed:
     """The tree of `text`; QueryError (parameter `q`) naming the position of the first problem."""
     if not isinstance(text, str):
         raise QueryError(PARAM, text, "must be a string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # bytes that were not UTF-8, decoded with surrogateescape
+        raise _error(text, exc.start, f"U+{ord(text[exc.start]):04X} is not text (bytes that were not UTF-8)") from None
     parser = _Parser(text, _tokens(text))
     if not parser.tokens:
         raise QueryError(PARAM, text, "is empty: give at least one word or field:value")
@@ -270,7 +274,8 @@ def _words(text: str, tok: _Token, places: tuple[str, ...]) -> Words:
     prefix = not tok.quoted and value.endswith("*")
     words = analyze(value[:-1] if prefix else value)
     if not words:
-        raise _error(text, tok.pos, f"{value!r} has no letters or digits to search for")
+        raise _error(text, tok.pos, f"{value!r} has no word to search for (letters or digits, "
+                                    f"at most {WORD_BYTES_MAX} bytes a word)")
     if prefix and (len(words) > 1 or not value[:-1] or not value[-2].isalnum()):
         raise _error(text, tok.pos, f"{value!r}: a prefix is letters or digits followed by one '*'")
     return Words(places, tuple(words), prefix)
@@ -288,6 +293,8 @@ def _span(text: str, tok: _Token, bounds: Callable[[str], tuple[int | None, int 
         lo, hi = bounds(tok.value.strip())
     except ValueError as exc:  # DateSyntaxError is one
         raise _error(text, tok.pos, f"{tok.field}: {exc}") from None
+    if any(b is not None and abs(b) > _SPAN_MAX for b in (lo, hi)):
+        raise _error(text, tok.pos, f"{tok.field}: {tok.value!r} is out of range")
     return Span(tok.field, lo, hi)
 
 

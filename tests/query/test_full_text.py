@@ -85,7 +85,7 @@ def test_words_are_folded_and_whole(tmp_path: Path) -> None:
     ("(alpha", 1, "never closed"), ("alpha)", 6, "opens nothing"), ("alpha OR", 7, "needs something after"),
     ("OR alpha", 1, "needs something before"), ("form:alice", 1, "unknown field 'form'"),
     ('subject:"a b', 9, "never closed"), ("subject:/a(/", 1, "subject: invalid regular expression"), ("date:2001-02-30", 1, "calendar"),
-    ("date:soon", 1, "not a date"), ("size:big", 1, "not a size"), ("!!", 1, "no letters or digits"),
+    ("date:soon", 1, "not a date"), ("size:big", 1, "not a size"), ("!!", 1, "no word to search for"),
     ("is:happy", 1, "is: takes"), ("has:pdf", 1, "has: takes"), ("a*b*", 1, "a prefix"), ("x ( )", 5, "empty"),
 ])
 def test_a_bad_query_is_one_error_naming_where(tmp_path: Path, q: str, position: int, problem: str) -> None:

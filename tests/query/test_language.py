@@ -13,7 +13,8 @@ from mailindex.query.language import FIELDS, parse_query
 
 SCHEMA = build_schema()
 PIECES = st.sampled_from([*(f"{f}:" for f in FIELDS), "(", ")", '"', "-", "*", "/", "OR", "AND", "NOT", " ", "..",
-                          "a", "b1", "é", "日本", "@", "x@y.org", "2001-10", "10k", ">", "\\", "\x00", "\ud800"])
+                          "a", "b1", "é", "日本", "@", "x@y.org", "2001-10", "10k", ">", "\\", "\x00", "\ud800",
+                          "99999999999999999999", "@", "T23:59", "+14:00", "g"])
 
 
 @given(st.one_of(st.text(), st.lists(PIECES, max_size=12).map("".join)))
@@ -31,8 +32,10 @@ def test_any_text_is_a_query_or_one_error(text: str) -> None:
 
 @pytest.mark.parametrize("text, problem", [
     ("from:(a OR b)", "from:( ... ) is not a form"), ("Re:", None), ("10:30", None), ("http://x.org", "quote"),
+    ("size:99999999999999999999", "out of range"), ("date:@99999999999999999999", "out of range"),
+    ("date:-99999999999999999999", "out of range"), ("x" * 101, "at most 100 bytes a word"),
 ])
-def test_colons(text: str, problem: str | None) -> None:
+def test_hand_picked_texts(text: str, problem: str | None) -> None:
     if problem is None:
         parse_query(text)
     else:
