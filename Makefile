@@ -53,6 +53,8 @@ demo: install
 	@$(VENV)/bin/mailindex --index demo-index search --from alice@example.com --limit 5
 	@echo; echo '$$ mailindex search --email example.org --count'
 	@$(VENV)/bin/mailindex --index demo-index search --email example.org --count
+	@echo; echo "\$$ mailindex search 'invoice* OR \"meeting notes\"'   (the query language: words, phrases, prefixes, fields)"
+	@$(VENV)/bin/mailindex --index demo-index search 'invoice* OR "meeting notes"'
 	@echo; echo '$$ mailindex search --file-name "*.pdf" --file-size-max 10000'
 	@$(VENV)/bin/mailindex --index demo-index search --file-name '*.pdf' --file-size-max 10000
 	@echo; echo '$$ mailindex search --subject "/^Re: /" --folder "\\Sent"'
