@@ -106,5 +106,3 @@ def range_query(schema: tantivy.Schema, field: str, after: int | None, before: i
         lower_bound=None if after is None else after + 1,
         upper_bound=None if before is None else before - 1,
     )
-
-

@@ -198,7 +198,7 @@ def parse_params(params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_L
     if "q" in p:
         from mailindex.query.language import parse_query
 
-        f["q"] = parse_query(string_param("q", p["q"]))
+        f["q"] = parse_query(p["q"])  # it refuses what is not text, naming the position
     order = p.get("sort_order", "desc")
     if order not in ("asc", "desc"):
         raise QueryError("sort_order", order, "must be 'asc' or 'desc'")

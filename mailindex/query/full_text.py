@@ -36,12 +36,10 @@ class _Compiler:
                 return self.pattern(node)
             except QueryError as exc:  # a filter's compiler names the filter: say where in q it was
                 raise self.parsed.error(node.pos, f"{exc.param}: {exc.problem}") from None
-        if isinstance(node, Span):
-            lo, hi = node.lo, node.hi
-            if lo is not None and hi is not None and lo > hi:
-                return Query.empty_query()
-            return Query.range_query(self.schema, _SPAN_FIELDS[node.field], tantivy.FieldType.Integer,
-                                     lower_bound=lo, upper_bound=hi)
+        if isinstance(node, Span):  # inclusive bounds; range_query takes exclusive ones
+            after = None if node.lo is None else node.lo - 1
+            before = None if node.hi is None else node.hi + 1
+            return C.range_query(self.schema, _SPAN_FIELDS[node.field], after, before) or Query.all_query()
         if isinstance(node, Not):
             return self.all_but([Query.all_query()], [node.node])
         if isinstance(node, Or):
