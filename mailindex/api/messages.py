@@ -14,7 +14,7 @@ from mailindex.engine import Engine, MessageRow
 from mailindex.errors import IntegrityError, MailindexError, SourceError
 from mailindex.folders import symbolic_name
 from mailindex.identity import sha256_hex
-from mailindex.index.store import decode_record
+from mailindex.index.store import decode_record, decode_record_fields
 from mailindex.locations import resource_url
 from mailindex.query.compiler import compile_filters
 from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, MESSAGE_LIST_PARAMS, Include, parse_params
@@ -207,7 +207,6 @@ class Messages:
                locations: builtins.list[tuple[int, int, str, str]]) -> dict[str, Any]:
         import orjson  # here, not at the top: a count or a thread size needs no JSON
 
-        record = decode_record(blob)
         folders: dict[str, None] = {}
         sources: dict[str, dict[str, str]] = {}
         raw_file_list = False
@@ -218,7 +217,7 @@ class Messages:
             sources.setdefault(row["label"], {"label": row["label"], "resource_url": resource_url(row["location"])})
             folders.update(dict.fromkeys(orjson.loads(folders_json)))
             raw_file_list = raw_file_list or bool(row["raw_file_list"])
-        out = message_dict(record, date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()),
+        out = message_dict(decode_record_fields(blob), date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()),
                            raw_file_list=raw_file_list)
         if inc.body or inc.headers or inc.source or inc.flags:
             raw, flags = self._read(rowid, want_flags=inc.flags)

