@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import tantivy
 from tantivy import Occur, Order, Query
@@ -12,6 +12,12 @@ from mailindex.index import schema as S
 from mailindex.index.tantivy_index import TantivyIndex
 
 _BATCH = 5000
+# A page is first looked for among the newest (or oldest) WINDOW x (offset + limit) messages: a broad
+# query (a common word, a folder) is then matched against a few thousand documents, not all of them.
+# A narrow one pays one extra search (~0.3 ms on 100,000 messages).
+WINDOW = 32
+
+KeyAt = Callable[[int, bool], "int | None"]  # (rank, desc) -> sort key of the message at that rank
 
 
 class Searcher:
@@ -19,11 +25,15 @@ class Searcher:
 
     Also the query planner's `TermProbe`: term counts, term lists and stored
     values of small candidate sets.
+
+    `key_at` (the store's `sort_key_at`) lets `page` try a window of the newest messages first; it is a
+    hint only: a window that holds fewer hits than the page needs is dropped for the whole index.
     """
 
-    def __init__(self, index: TantivyIndex) -> None:
+    def __init__(self, index: TantivyIndex, key_at: KeyAt | None = None) -> None:
         self._index = index
         self.schema = index.schema
+        self._key_at = key_at
 
     def _search(self, query: Query, limit: int, offset: int, desc: bool, count: bool) -> tantivy.SearchResult:
         if limit < 1:  # Tantivy panics on limit=0
@@ -44,6 +54,17 @@ class Searcher:
 
     def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         """Sort keys of one page of hits."""
+        span = WINDOW * (offset + limit)
+        edge = self._key_at(span, desc) if self._key_at else None
+        if edge is not None:  # every message past the edge sorts after every one inside the window
+            lower, upper = (edge, None) if desc else (None, edge)
+            window = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, lower, upper)
+            keys = self._page(Query.boolean_query([(Occur.Must, query), (Occur.Must, window)]), limit, offset, desc)
+            if len(keys) == limit:
+                return keys
+        return self._page(query, limit, offset, desc)
+
+    def _page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         return [key for key, _ in self._search(query, limit, offset, desc, False).hits]
 
     def iter_all(self, query: Query, desc: bool) -> Iterator[int]:
@@ -55,7 +76,7 @@ class Searcher:
                 lower, upper = (None, last - 1) if desc else (last + 1, None)
                 after = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, lower, upper)
                 q = Query.boolean_query([(Occur.Must, query), (Occur.Must, after)])
-            keys = self.page(q, _BATCH, 0, desc)
+            keys = self._page(q, _BATCH, 0, desc)
             yield from keys
             if len(keys) < _BATCH:
                 return
