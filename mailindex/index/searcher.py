@@ -55,7 +55,7 @@ class Searcher:
     def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         """Sort keys of one page of hits."""
         span = WINDOW * (offset + limit)
-        edge = self._key_at(span, desc) if self._key_at else None
+        edge = self._key_at(span, desc) if self._key_at and span < self._index.searcher().num_docs else None
         if edge is not None:  # every message past the edge sorts after every one inside the window
             lower, upper = (edge, None) if desc else (None, edge)
             window = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, lower, upper)
