@@ -24,7 +24,7 @@ from mailindex.index import contacts
 from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import normalize_folder, symbolic_name
 from mailindex.index import schema as S
-from mailindex.index.store import encode_record, to_sql
+from mailindex.index.store import encode_record, location_columns, to_sql
 from mailindex.killpoints import kill_point
 from mailindex.identity import message_id_for, sha256_hex
 from mailindex.record import Address, Attachment, Record
@@ -218,6 +218,7 @@ def _prepared(work: Work, record: Record, spec: SourceSpec, fault: Fault, data: 
         record, doc = with_valid_text(record, lambda r: S.document_json(r, place))
         stage = "rows"
         _inject(fault, stage, data)
+        locator, path = location_columns(e.locator)
         return Prepared(
             work, record.message_id, record.parse_error, sha256=record.sha256,
             message_row=(record.message_id, record.date, record.email_message_id, record.gmail_message_id,
@@ -226,8 +227,8 @@ def _prepared(work: Work, record: Record, spec: SourceSpec, fault: Fault, data: 
             sort_key=key, doc=doc, roles=contacts.roles(record),
             thread=(record.email_message_id, [*record.references, *filter(None, [record.in_reply_to])],
                     record.gmail_thread_id),
-            location_row=(to_sql(e.container), to_sql(e.key), folders, json.dumps(dict(e.locator)),
-                          e.content_stamp, flags, record.sha256, entry_sig(e), to_sql(str(e.locator.get("path", "")))))
+            location_row=(to_sql(e.container), to_sql(e.key), folders, locator, e.content_stamp, flags,
+                          record.sha256, entry_sig(e), path))
     except Exception as exc:  # noqa: BLE001 - one message never stops the window
         raise _StageFailed(stage, exc) from exc
 

@@ -24,7 +24,7 @@ from mailindex.errors import SourceError, SourceNotFound
 from mailindex.folders import synced_folders
 from mailindex.index import contacts
 from mailindex.index import schema as S
-from mailindex.index.store import LocationRow, Store, decode_record, to_sql
+from mailindex.index.store import LocationRow, Store, decode_record, location_columns, to_sql
 from mailindex.index.tantivy_index import Writer
 from mailindex.killpoints import kill_point
 from mailindex.prepare import (Prepared, SourceSpec, Work, entry_sig, fault_from_env, placement, prepare_one,
@@ -382,9 +382,8 @@ class SourceSync:
                 [(self.sid, rowids[p.message_id], *p.location_row) for p in good],  # type: ignore[index]
             )
             db.executemany(
-                "UPDATE locations SET locator = ?, flags = ?, sig = ?, path = ? WHERE id = ?",
-                [(json.dumps(dict(e.locator)), json.dumps(sorted(e.flags)), entry_sig(e),
-                  to_sql(str(e.locator.get("path", ""))), loc_id)
+                "UPDATE locations SET locator = ?, path = ?, flags = ?, sig = ? WHERE id = ?",
+                [(*location_columns(e.locator), json.dumps(sorted(e.flags)), entry_sig(e), loc_id)
                  for loc_id, e in relocated],
             )
             self._record_quarantine(db, batch)

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -102,6 +102,22 @@ def to_sql(name: str) -> str | bytes:
 def from_sql(value: str | bytes) -> str:
     """The name `to_sql` stored, as the filesystem functions take it."""
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+# A locator's path is kept once, in the path column (the listing fast path reads it); the JSON holds
+# the rest and reads put the path back. A path that is not UTF-8 text (a BLOB there) stays in the JSON.
+_LOCATOR = ("CASE WHEN typeof(path) = 'text' AND path <> '' AND json_type(locator, '$.path') IS NULL "
+            "THEN json_set(locator, '$.path', path) ELSE locator END")
+
+
+def location_columns(locator: Mapping[str, Any]) -> tuple[str, str | bytes]:
+    """(locator JSON, path) as the locations table stores a backend's locator; reads give back the
+    whole locator, path included."""
+    path = locator.get("path", "")
+    column = to_sql(str(path))
+    if isinstance(path, str) and path and isinstance(column, str):
+        return json.dumps({k: v for k, v in locator.items() if k != "path"}), column
+    return json.dumps(dict(locator)), column
 
 
 def encode_record(record: Record) -> bytes:
@@ -267,7 +283,7 @@ class Store:
                      keys: Iterable[str] | None = None) -> dict[str, LocationRow]:
         """key -> (location id, message rowid, sig, content_stamp, locator, folders, flags) for one container
         (only `keys`, when given)."""
-        sql = ("SELECT key, id, message, sig, content_stamp, locator, folders, flags FROM locations "
+        sql = (f"SELECT key, id, message, sig, content_stamp, {_LOCATOR}, folders, flags FROM locations "
                "WHERE source_id = ? AND container = ?")
         where = (source_id, to_sql(container))
         if keys is None:
@@ -312,7 +328,7 @@ class Store:
         return out
 
     def locator(self, location_id: int) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT locator FROM locations WHERE id = ?", (location_id,)).fetchone()
+        row = self.db.execute(f"SELECT {_LOCATOR} FROM locations WHERE id = ?", (location_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     # -- messages -----------------------------------------------------------
@@ -420,7 +436,7 @@ class Store:
     def locations_of(self, message_rowid: int) -> list[Placed]:
         """Every location of one message, oldest first."""
         return [Placed(sid, from_sql(c), *rest) for sid, c, *rest in self.db.execute(
-            "SELECT source_id, container, folders, locator, flags, sha256 FROM locations WHERE message = ? "
+            f"SELECT source_id, container, folders, {_LOCATOR}, flags, sha256 FROM locations WHERE message = ? "
             "ORDER BY id", (message_rowid,))]
 
     def has_account(self, account_id: str) -> bool:

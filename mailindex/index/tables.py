@@ -67,16 +67,15 @@ CREATE TABLE IF NOT EXISTS locations (
     key TEXT NOT NULL,
     message INTEGER NOT NULL REFERENCES messages(id),
     folders TEXT NOT NULL,
-    locator TEXT NOT NULL,
+    locator TEXT NOT NULL,  -- the backend's locator as JSON, without its path (see store.location_columns)
     content_stamp TEXT NOT NULL,
     flags TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     sig TEXT NOT NULL,
-    path TEXT NOT NULL,
+    path TEXT NOT NULL,  -- the locator's path
     UNIQUE (source_id, container, key)
 );
 CREATE INDEX IF NOT EXISTS locations_message ON locations(message);
-CREATE INDEX IF NOT EXISTS locations_path ON locations(source_id, container, path);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY,
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,

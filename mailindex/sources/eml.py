@@ -149,8 +149,8 @@ class EmlSource(_fs.TallySource):
 
     @staticmethod
     def _in_maildir(locator: Mapping[str, Any]) -> bool:
-        """True for the locator of a Maildir entry (it names the message by its unique name)."""
-        return "unique" in locator
+        """True for the locator of a Maildir entry: its file is in a Maildir container, as `entries` decides."""
+        return maildir.is_container(str(locator.get("path", "")).rpartition("/")[0])
 
     def read_bytes(self, locator: Mapping[str, Any]) -> bytes:
         if self._in_maildir(locator):

@@ -112,6 +112,13 @@ def containers_of(rel: str, d: Path) -> Iterator[Container]:
             yield _fs.container(f"{rel}/{sub}" if rel else sub, st)
 
 
+def _folder_and_unique(path: str) -> tuple[str, str]:
+    """("lists/python", unique name) of a locator path "lists/python/cur/<name>": where to look for the
+    message again after another program renamed it."""
+    container, _, name = path.rpartition("/")
+    return container.rpartition("/")[0], split_name(name)[0]
+
+
 def is_container(name: str) -> bool:
     """True for the name of a Maildir container ("cur", ".Sent/new", "lists/python/cur")."""
     return name.rpartition("/")[2] in SUBDIRS
@@ -184,7 +191,7 @@ class MaildirSource(_fs.TallySource):
         missed: set[str] = set()
         listed: set[str] = set()
         for e in _fs.scandir_sorted(d):
-            entry = self._entry(container, rel_dir, sub, folders, e)
+            entry = self._entry(container, sub, folders, e)
             if entry is None:
                 reason = _skip_reason(e)
                 if reason is not None:
@@ -198,7 +205,7 @@ class MaildirSource(_fs.TallySource):
             for e in _fs.scandir_sorted(d):
                 unique = split_name(e.name)[0]
                 if unique in missed and unique not in listed:
-                    entry = self._entry(container, rel_dir, sub, folders, e)
+                    entry = self._entry(container, sub, folders, e)
                     if entry is not None:
                         listed.add(unique)
                         yield entry
@@ -215,11 +222,10 @@ class MaildirSource(_fs.TallySource):
     def entry(self, container: str, path: str) -> Entry | None:
         rel_dir, _, sub = container.rpartition("/")
         full = _fs.resolve_locator_path(self.location, path, str(self.location))
-        return self._entry(container, rel_dir, sub, (folder_name(rel_dir),), full)
+        return self._entry(container, sub, (folder_name(rel_dir),), full)
 
     @staticmethod
-    def _entry(container: str, rel_dir: str, sub: str, folders: tuple[str, ...],
-               e: os.DirEntry[str] | Path) -> Entry | None:
+    def _entry(container: str, sub: str, folders: tuple[str, ...], e: os.DirEntry[str] | Path) -> Entry | None:
         """The entry for one directory entry; None for dotfiles, non-files and vanished files.
 
         No stat per file: the type comes from the directory listing, and the
@@ -240,7 +246,7 @@ class MaildirSource(_fs.TallySource):
             container=container,
             key=unique,
             folders=folders,
-            locator={"path": f"{container}/{e.name}", "folder_dir": rel_dir, "unique": unique},
+            locator={"path": f"{container}/{e.name}"},
             content_stamp="",
             flags=_flags(letters, sub),
             mtime=mtime,
@@ -254,10 +260,7 @@ class MaildirSource(_fs.TallySource):
         path = _fs.resolve_locator_path(self.location, locator.get("path"), where)
         if path.is_file():
             return path, path.parent.name
-        unique = locator.get("unique")
-        folder_dir = locator.get("folder_dir", "")
-        if not isinstance(unique, str) or not unique:
-            raise SourceNotFound(where, f"message {locator.get('path')!r} is gone")
+        folder_dir, unique = _folder_and_unique(str(locator.get("path")))
         base = self.location if not folder_dir else _fs.resolve_locator_path(self.location, folder_dir, where)
         for sub in ("cur", "new"):
             for e in _fs.scandir_sorted(base / sub):
@@ -273,7 +276,7 @@ class MaildirSource(_fs.TallySource):
                     return f.read()
             except FileNotFoundError:
                 continue
-        raise SourceNotFound(str(self.location), f"message {locator.get('unique')!r} keeps moving")
+        raise SourceNotFound(str(self.location), f"message {locator.get('path')!r} keeps moving")
 
     def read_flags(self, locator: Mapping[str, Any]) -> frozenset[str]:
         path, sub = self._current_path(locator)
@@ -323,7 +326,7 @@ class MaildirSource(_fs.TallySource):
         name = f"{unique}:2,{_letters('', flags, ())}"
         (d / "tmp").mkdir(exist_ok=True)
         _fs.deliver(d / "tmp" / unique, d / "cur" / name, data, str(self.location))
-        return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}", "folder_dir": rel, "unique": unique}
+        return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}"}
 
     def set_flags(self, locator: Mapping[str, Any], changes: Mapping[str, bool]) -> Mapping[str, Any]:
         for _ in range(3):  # another program may rename it at the same moment: look it up again
@@ -342,9 +345,9 @@ class MaildirSource(_fs.TallySource):
                 continue
             except OSError as exc:
                 raise SourceError(str(self.location), f"cannot rename {path.name}: {exc.strerror or exc}") from exc
-            rel = str(locator.get("folder_dir", ""))
-            return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}", "folder_dir": rel, "unique": unique}
-        raise SourceNotFound(str(self.location), f"message {locator.get('unique')!r} keeps moving")
+            rel = _folder_and_unique(str(locator.get("path")))[0]
+            return {"path": f"{rel}/cur/{name}" if rel else f"cur/{name}"}
+        raise SourceNotFound(str(self.location), f"message {locator.get('path')!r} keeps moving")
 
     def delete(self, locator: Mapping[str, Any]) -> None:
         path, _sub = self._current_path(locator)

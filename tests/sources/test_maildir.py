@@ -101,7 +101,7 @@ def test_skips_dotfiles_tmp_and_non_files(tmp_path: Path) -> None:
     entries = list(scan(MaildirSource(root)))
     assert [e.key for e in entries] == ["1.ok"]
     e = entries[0]
-    assert e.locator == {"path": "cur/1.ok:2,", "folder_dir": "", "unique": "1.ok"}
+    assert e.locator == {"path": "cur/1.ok:2,"}
     assert e.content_stamp == "" and e.mtime == int((root / "cur" / "1.ok:2,").stat().st_mtime)
     assert {c.name for c in MaildirSource(root).containers()} == {"cur", "new"}
 
@@ -154,7 +154,7 @@ def test_locator_cannot_escape_the_source(tmp_path: Path) -> None:
     root = make(tmp_path / "m")
     put(tmp_path / "secret", b"x")
     with pytest.raises(SourceError):
-        MaildirSource(root).read_bytes({"path": "../secret", "folder_dir": "", "unique": "secret"})
+        MaildirSource(root).read_bytes({"path": "../secret"})
 
 
 def test_listing_fast_path_agrees_with_entries(tmp_path: Path) -> None:
