@@ -65,7 +65,7 @@ class Engine:
         except BaseException:
             self.store.close()  # a failed open leaves nothing open
             raise
-        self.searcher = Searcher(self.tantivy, key_at=self.store.sort_key_at)
+        self.searcher = Searcher(self.tantivy)
         self._open_sources: dict[tuple[Any, ...], Backend] = {}
         self.passwords: dict[str, str] = {}  # location -> password given by the caller; kept in memory only
 

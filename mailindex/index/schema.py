@@ -27,6 +27,7 @@ SCHEMA_VERSION = 9
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"
+SORT_BUCKET = "sort_bucket"  # the sort key's high bits (~24 days of dates) as a term: see bucket_term
 DATE = "date"
 DATE_INDEXED = "date_indexed"
 SUBJECT = "subject"  # words, with positions for phrases
@@ -62,6 +63,8 @@ SIZE_DIGITS = 12
 # subject, sits inside at least one trigram.
 GRAM_START, GRAM_END, GRAM_SPACE = "\x02", "\x03", "\u2423"
 SORT_TIE_BITS = 20
+BUCKET_SHIFT = SORT_TIE_BITS + 21  # 2**21 seconds of dates per bucket
+_BUCKET_BIAS = 1 << 24  # keeps the buckets of dates before 1970 positive, so terms sort as numbers
 PREFIX_MAX = 24
 # Tokenizers Tantivy runs for us (one add_text instead of dozens); registered on every open.
 PREFIX_TOKENIZER, SHORT_TOKENIZER, WORDS = "mailindex_prefix", "mailindex_short", "mailindex_words"
@@ -95,7 +98,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field(SUBJECT_GRAMS, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field(SUBJECT_SHORT, tokenizer_name=SHORT_TOKENIZER, index_option="basic")
     sb.add_text_field(SUBJECT_PREFIX, tokenizer_name=PREFIX_TOKENIZER, index_option="basic")
-    for name in (*ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
+    for name in (SORT_BUCKET, *ROLE_FIELDS.values(), RECIPIENT, FROM_DOMAIN, RECIPIENT_DOMAIN, FOLDER, SYMBOLIC, SOURCE,
                  ACCOUNT, FLAGS, FILE_NAME, FILE_EXT, FILE_KEY, FILE_KEY_REV, EMAIL_MESSAGE_ID):
         sb.add_text_field(name, tokenizer_name="raw")
     sb.add_integer_field(FILE_SIZE, indexed=True, fast=True)
@@ -137,6 +140,12 @@ def file_key(name: str, size: int, *, reverse: bool = False) -> str:
     return f"{name[::-1] if reverse else name}{FILE_KEY_SEP}{min(size, 10**SIZE_DIGITS - 1):0{SIZE_DIGITS}d}"
 
 
+def bucket_term(sort_key: int) -> str:
+    """The bucket of a sort key, as a term that sorts like the keys: the messages of the newest buckets
+    are a window a page can be looked for in first (`Searcher.page`), one cheap term set to match."""
+    return f"{(sort_key >> BUCKET_SHIFT) + _BUCKET_BIAS:08d}"
+
+
 class Placement(NamedTuple):
     """Where a message is and what the index adds to it beyond its Record."""
 
@@ -157,7 +166,7 @@ def placement_fields(place: Placement) -> dict[str, Any]:
     """The document fields that say where a message is (they change when it moves; its Record does not)."""
     return {FOLDER: _unique(place.folders), SYMBOLIC: _unique(place.symbolic), SOURCE: _unique(place.sources),
             ACCOUNT: _unique(place.accounts), FLAGS: _unique(place.flags),
-            DATE_INDEXED: place.date_indexed, SORT_KEY: place.sort_key}
+            DATE_INDEXED: place.date_indexed, SORT_KEY: place.sort_key, SORT_BUCKET: bucket_term(place.sort_key)}
 
 
 def record_fields(record: Record) -> dict[str, Any]:

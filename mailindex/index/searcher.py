@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import tantivy
 from tantivy import Occur, Order, Query
@@ -12,12 +12,11 @@ from mailindex.index import schema as S
 from mailindex.index.tantivy_index import TantivyIndex
 
 _BATCH = 5000
-# A page is first looked for among the newest (or oldest) WINDOW x (offset + limit) messages: a broad
-# query (a common word, a folder) is then matched against a few thousand documents, not all of them.
-# A narrow one pays one extra search (~0.3 ms on 100,000 messages).
+# A page is first looked for among the messages of the newest (or oldest) sort-key buckets that hold
+# WINDOW x (offset + limit) of them: a broad question (a common word, a folder, a phrase) is then matched
+# against a few thousand documents, not all of them. The window is a hint only: one that holds fewer
+# hits than the page needs is dropped for the whole index.
 WINDOW = 32
-
-KeyAt = Callable[[int, bool], "int | None"]  # (rank, desc) -> sort key of the message at that rank
 
 
 class Searcher:
@@ -25,15 +24,12 @@ class Searcher:
 
     Also the query planner's `TermProbe`: term counts, term lists and stored
     values of small candidate sets.
-
-    `key_at` (the store's `sort_key_at`) lets `page` try a window of the newest messages first; it is a
-    hint only: a window that holds fewer hits than the page needs is dropped for the whole index.
     """
 
-    def __init__(self, index: TantivyIndex, key_at: KeyAt | None = None) -> None:
+    def __init__(self, index: TantivyIndex) -> None:
         self._index = index
         self.schema = index.schema
-        self._key_at = key_at
+        self._buckets: tuple[object, list[tuple[str, int]]] = (None, [])  # (generation, [(term, docs)])
 
     def _search(self, query: Query, limit: int, offset: int, desc: bool, count: bool) -> tantivy.SearchResult:
         if limit < 1:  # Tantivy panics on limit=0
@@ -54,15 +50,26 @@ class Searcher:
 
     def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         """Sort keys of one page of hits."""
-        span = WINDOW * (offset + limit)
-        edge = self._key_at(span, desc) if self._key_at and span < self._index.searcher().num_docs else None
-        if edge is not None:  # every message past the edge sorts after every one inside the window
-            lower, upper = (edge, None) if desc else (None, edge)
-            window = Query.range_query(self.schema, S.SORT_KEY, tantivy.FieldType.Integer, lower, upper)
+        window = self._window(WINDOW * (offset + limit), desc)
+        if window is not None:  # every message outside sorts after every one inside
             keys = self._page(Query.boolean_query([(Occur.Must, query), (Occur.Must, window)]), limit, offset, desc)
             if len(keys) == limit:
                 return keys
         return self._page(query, limit, offset, desc)
+
+    def _window(self, span: int, desc: bool) -> Query | None:
+        """The newest (oldest) buckets that hold at least `span` documents; None if that is all of them."""
+        searcher = self._index.searcher()
+        if self._buckets[0] != self._index.generation:  # listing them costs ~0.15 ms: once per commit
+            self._buckets = (self._index.generation, sorted(searcher.terms_with_prefix(S.SORT_BUCKET, "")))
+        buckets = self._buckets[1][::-1] if desc else self._buckets[1]
+        chosen, docs = [], 0
+        for term, count in buckets[:-1]:
+            chosen.append(term)
+            docs += count
+            if docs >= span:
+                return Query.term_set_query(self.schema, S.SORT_BUCKET, chosen)
+        return None
 
     def _page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
         return [key for key, _ in self._search(query, limit, offset, desc, False).hits]

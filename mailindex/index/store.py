@@ -362,12 +362,6 @@ class Store:
     def sort_key(self, rowid: int) -> int:
         return int(self.db.execute("SELECT sort_key FROM messages WHERE id = ?", (rowid,)).fetchone()[0])
 
-    def sort_key_at(self, rank: int, desc: bool) -> int | None:
-        """The sort key of the message at `rank` (0 is the first) in that order; None past the last."""
-        row = self.db.execute(f"SELECT sort_key FROM messages ORDER BY sort_key {'DESC' if desc else 'ASC'} "
-                              "LIMIT 1 OFFSET ?", (rank,)).fetchone()
-        return None if row is None else int(row[0])
-
     def used_sort_keys(self, keys: Sequence[int]) -> set[int]:
         """Those of `keys` that a message already has."""
         out: set[int] = set()

@@ -86,6 +86,11 @@ class TantivyIndex:
                 ) from exc
             raise IndexStoreError(f"cannot write to the search index: {exc}") from exc
 
+    @property
+    def generation(self) -> object:
+        """Changes whenever `searcher()` loads a newer commit: what a cache of its answers is keyed by."""
+        return self._loaded
+
     def searcher(self) -> tantivy.Searcher:
         """A searcher of the last commit. Reloading costs ~0.5 ms (more through a view), so it is done only
         when meta.json changed: every commit writes a new one (a new file, renamed over the old)."""
