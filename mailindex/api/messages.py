@@ -6,7 +6,7 @@ import builtins
 import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mailindex.api.sources import Sources
@@ -21,6 +21,8 @@ from mailindex.query.filters import FILTER_PARAMS, INCLUDE_PARAMS, MESSAGE_LIST_
 from mailindex.results import body_parts, flags_dict, header_block, message_dict, person_info, source_text
 
 if TYPE_CHECKING:  # imported where used: listing and counting need neither live operations nor threads
+    from tantivy import Query
+
     from mailindex.api.live import LiveOperations
     from mailindex.threads import ThreadStore
 
@@ -34,10 +36,16 @@ class Messages:
         self._engine, self._account_id = engine, account_id
         self._sources = Sources(engine, account_id)
 
-    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS) -> tuple[Any, Any, Include]:
+    def _query(self, params: Mapping[str, Any],
+               allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS) -> tuple[Callable[[Query | None], Query], Any, Include]:
+        """(the filters' query for a window, or for all (None); the page; the include options)."""
         filters, page, include = parse_params(params, allowed)
-        query = compile_filters(filters, self._engine.searcher.schema, self._engine.owners(self._account_id),
-                                self._engine.searcher, account=self._account_id, sources=self._sources.terms())
+        owners, terms = self._engine.owners(self._account_id), self._sources.terms()
+        searcher = self._engine.searcher
+
+        def query(within: Query | None) -> Query:
+            return compile_filters(filters, searcher.schema, owners, searcher, account=self._account_id,
+                                   sources=terms, within=within)
         return query, page, include
 
     def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
@@ -51,7 +59,7 @@ class Messages:
         allowed = tuple(p for p in MESSAGE_LIST_PARAMS if p not in ("limit", "offset"))
         query, page, include = self._query(params, allowed)
         batch: builtins.list[int] = []
-        for key in self._engine.searcher.iter_all(query, page.sort_order == "desc"):
+        for key in self._engine.searcher.iter_all(query(None), page.sort_order == "desc"):
             batch.append(key)
             if len(batch) == 500:
                 yield from self._materialize(batch, include)
@@ -61,7 +69,7 @@ class Messages:
     def count(self, **params: Any) -> int:
         """Number of matching messages, without fetching them."""
         query, _, _ = self._query(params, FILTER_PARAMS)
-        return self._engine.searcher.count(query)
+        return self._engine.searcher.count(query(None))
 
     def get(self, message_id: str, **include: Any) -> dict[str, Any]:
         """One message by message_id, <email_message_id> or gm-<gmail_message_id>, with the include options."""

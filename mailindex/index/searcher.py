@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import tantivy
 from tantivy import Occur, Order, Query
@@ -48,14 +48,16 @@ class Searcher:
     def count(self, query: Query) -> int:
         return int(self._search(query, 1, 0, True, True).count or 0)  # type: ignore[attr-defined]  # not in the stub
 
-    def page(self, query: Query, limit: int, offset: int, desc: bool) -> list[int]:
-        """Sort keys of one page of hits."""
+    def page(self, query: Callable[[Query | None], Query], limit: int, offset: int, desc: bool) -> list[int]:
+        """Sort keys of one page of hits of `query(within)`: the question, compiled for a window it is
+        matched inside (`within`), or for the whole index (None)."""
         window = self._window(WINDOW * (offset + limit), desc)
         if window is not None:  # every message outside sorts after every one inside
-            keys = self._page(Query.boolean_query([(Occur.Must, query), (Occur.Must, window)]), limit, offset, desc)
+            inside = Query.boolean_query([(Occur.Must, query(window)), (Occur.Must, window)])
+            keys = self._page(inside, limit, offset, desc)
             if len(keys) == limit:
                 return keys
-        return self._page(query, limit, offset, desc)
+        return self._page(query(None), limit, offset, desc)
 
     def _window(self, span: int, desc: bool) -> Query | None:
         """The newest (oldest) buckets that hold at least `span` documents; None if that is all of them."""

@@ -20,8 +20,11 @@ from mailindex.query.regex_plan import TermProbe, terms_query
 
 def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = (),
                     probe: TermProbe | None = None, account: str | None = None,
-                    sources: Mapping[str, str] | None = None) -> Query:
+                    sources: Mapping[str, str] | None = None, within: Query | None = None) -> Query:
     """One Tantivy query for all filters, within `account` when given (else over the whole index).
+
+    `within` is the searcher's window (`Searcher.page`) when the question is asked of it: the query
+    is then meant to be matched inside it only, and its phrases are narrowed to it.
 
     `owners` are the account's addresses (the `email` filter's meaning) and
     `sources` maps the account's source labels to their indexed terms; a
@@ -55,5 +58,5 @@ def compile_filters(f: Filters, schema: tantivy.Schema, owners: Sequence[str] = 
     if f.q is not None:
         from mailindex.query.full_text import compile_query  # the language's classes cost a question without q
 
-        clauses.append(compile_query(f.q, schema, owners, probe, sources))
+        clauses.append(compile_query(f.q, schema, owners, probe, sources, within))
     return all_of(clauses) if clauses else Query.all_query()
