@@ -36,30 +36,34 @@ class Messages:
         self._engine, self._account_id = engine, account_id
         self._sources = Sources(engine, account_id)
 
-    def _query(self, params: Mapping[str, Any],
-               allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS) -> tuple[Callable[[Query | None], Query], Any, Include]:
-        """(the filters' query for a window, or for all (None); the page; the include options)."""
+    def _query(self, params: Mapping[str, Any], allowed: tuple[str, ...] = MESSAGE_LIST_PARAMS
+               ) -> tuple[Query, Callable[[Query], Query] | None, Any, Include]:
+        """(the query; for a full-text question, the query compiled for a window; the page; the include
+        options)."""
         filters, page, include = parse_params(params, allowed)
         owners, terms = self._engine.owners(self._account_id), self._sources.terms()
         searcher = self._engine.searcher
 
-        def query(within: Query | None) -> Query:
+        def compiled(within: Query | None) -> Query:
             return compile_filters(filters, searcher.schema, owners, searcher, account=self._account_id,
                                    sources=terms, within=within)
-        return query, page, include
+        query = compiled(None)
+        if filters.q is None:
+            return query, None, page, include
+        return query, compiled if filters.q.has_phrase() else lambda _: query, page, include
 
     def list(self, **params: Any) -> builtins.list[dict[str, Any]]:
         """One page of messages matching Context.IO list filters (limit 1..100, default 100)."""
-        query, page, include = self._query(params)
-        keys = self._engine.searcher.page(query, page.limit, page.offset, page.sort_order == "desc")
+        query, narrowed, page, include = self._query(params)
+        keys = self._engine.searcher.page(query, page.limit, page.offset, page.sort_order == "desc", narrowed)
         return self._materialize(keys, include)
 
     def iter(self, **params: Any) -> Iterator[dict[str, Any]]:
         """Every matching message, in order, with no 100 cap (no limit/offset)."""
         allowed = tuple(p for p in MESSAGE_LIST_PARAMS if p not in ("limit", "offset"))
-        query, page, include = self._query(params, allowed)
+        query, _, page, include = self._query(params, allowed)
         batch: builtins.list[int] = []
-        for key in self._engine.searcher.iter_all(query(None), page.sort_order == "desc"):
+        for key in self._engine.searcher.iter_all(query, page.sort_order == "desc"):
             batch.append(key)
             if len(batch) == 500:
                 yield from self._materialize(batch, include)
@@ -68,8 +72,8 @@ class Messages:
 
     def count(self, **params: Any) -> int:
         """Number of matching messages, without fetching them."""
-        query, _, _ = self._query(params, FILTER_PARAMS)
-        return self._engine.searcher.count(query(None))
+        query, _, _, _ = self._query(params, FILTER_PARAMS)
+        return self._engine.searcher.count(query)
 
     def get(self, message_id: str, **include: Any) -> dict[str, Any]:
         """One message by message_id, <email_message_id> or gm-<gmail_message_id>, with the include options."""

@@ -12,10 +12,11 @@ from mailindex.index import schema as S
 from mailindex.index.tantivy_index import TantivyIndex
 
 _BATCH = 5000
-# A page is first looked for among the messages of the newest (or oldest) sort-key buckets that hold
-# WINDOW x (offset + limit) of them: a broad question (a common word, a folder, a phrase) is then matched
+# A page of a full-text question is first looked for among the messages of the newest (or oldest)
+# sort-key buckets that hold WINDOW x (offset + limit) of them: a common word or a phrase is then matched
 # against a few thousand documents, not all of them. The window is a hint only: one that holds fewer
-# hits than the page needs is dropped for the whole index.
+# hits than the page needs is dropped for the whole index, which evaluates the question twice; so the
+# Context.IO filters, often narrow and with costly automata (file names, regexes), are asked once.
 WINDOW = 32
 
 
@@ -48,16 +49,17 @@ class Searcher:
     def count(self, query: Query) -> int:
         return int(self._search(query, 1, 0, True, True).count or 0)  # type: ignore[attr-defined]  # not in the stub
 
-    def page(self, query: Callable[[Query | None], Query], limit: int, offset: int, desc: bool) -> list[int]:
-        """Sort keys of one page of hits of `query(within)`: the question, compiled for a window it is
-        matched inside (`within`), or for the whole index (None)."""
-        window = self._window(WINDOW * (offset + limit), desc)
-        if window is not None:  # every message outside sorts after every one inside
-            inside = Query.boolean_query([(Occur.Must, query(window)), (Occur.Must, window)])
+    def page(self, query: Query, limit: int, offset: int, desc: bool,
+             narrowed: Callable[[Query], Query] | None = None) -> list[int]:
+        """Sort keys of one page of hits. Given `narrowed` (the question compiled for a window it is
+        matched inside), the page is looked for first in a window of the newest (oldest) messages."""
+        window = self._window(WINDOW * (offset + limit), desc) if narrowed is not None else None
+        if narrowed is not None and window is not None:  # every message outside sorts after every one inside
+            inside = Query.boolean_query([(Occur.Must, narrowed(window)), (Occur.Must, window)])
             keys = self._page(inside, limit, offset, desc)
             if len(keys) == limit:
                 return keys
-        return self._page(query(None), limit, offset, desc)
+        return self._page(query, limit, offset, desc)
 
     def _window(self, span: int, desc: bool) -> Query | None:
         """The newest (oldest) buckets that hold at least `span` documents; None if that is all of them."""

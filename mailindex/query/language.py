@@ -86,6 +86,16 @@ class Parsed(NamedTuple):
         """The one error of a problem at `pos` (0-based) of the text."""
         return _error(self.text, pos, problem)
 
+    def has_phrase(self) -> bool:
+        """Whether the tree asks for a phrase anywhere (the compiler narrows those to a window)."""
+        todo: list[Node] = [self.root]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, Words) and len(node.words) > 1 and not node.prefix:
+                return True
+            todo.extend((node.node,) if isinstance(node, Not) else node.nodes if isinstance(node, (And, Or)) else ())
+        return False
+
 
 class _Token(NamedTuple):
     kind: str  # "(", ")", "OR", "AND", "NOT", "term"

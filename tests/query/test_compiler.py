@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailindex.index import searcher
 from mailindex.query import regex_plan
 from tests import boxes, reference
 from tests.strategies import DATES, FOLDERS, OWNER, SPECIAL_USE_NAMES, SUBJECT_REGEXES, Spec, mailboxes, queries
@@ -27,9 +25,7 @@ def _resolve(q: dict[str, object], now: int) -> dict[str, object]:
 
 @given(mailboxes(), st.data())
 def test_list_equals_reference(box: list[Spec], data: st.DataObject) -> None:
-    # the searcher's first try, a window of the newest messages, too small for most pages or not
-    window = data.draw(st.sampled_from([1, 2, searcher.WINDOW]), label="window")
-    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(searcher, "WINDOW", window):
+    with tempfile.TemporaryDirectory() as tmp:
         mx = boxes.index(box, Path(tmp))
         try:
             now = mx.messages.list(limit=1)[0]["date_indexed"]
