@@ -83,10 +83,10 @@ class ThreadStore:
             db.execute("INSERT INTO thread_message (key, thread, nodes) VALUES (?, ?, '[]')", (key, thread))
             return {}
         nodes = _thread_nodes(email_message_id, refs)
-        linked = json.dumps(nodes)
-        found = dict(db.execute(f"SELECT node, thread FROM thread_node WHERE node {_IN_JSON}", (linked,)))
+        found = {node: (nid, thread) for nid, node, thread in db.execute(
+            f"SELECT id, node, thread FROM thread_node WHERE node {_IN_JSON}", (json.dumps(nodes),))}
         changed: dict[str, str] = {}
-        joined = set(found.values())
+        joined = {thread for _, thread in found.values()}
         if not joined:
             thread = self._new_thread(key, 1)[0]
         elif len(joined) == 1:
@@ -103,8 +103,10 @@ class ThreadStore:
                 if other != thread:
                     changed.update(self._move(other, thread, name))
             db.execute("UPDATE thread_info SET size = ? WHERE id = ?", (size, thread))
-        db.execute("INSERT INTO thread_message (key, thread, nodes) VALUES (?, ?, ?)", (key, thread, linked))
-        db.executemany("INSERT INTO thread_node VALUES (?, ?)", [(n, thread) for n in nodes if n not in found])
+        ids = [found[n][0] if n in found else
+               db.execute("INSERT INTO thread_node (node, thread) VALUES (?, ?) RETURNING id", (n, thread)).fetchone()[0]
+               for n in nodes]
+        db.execute("INSERT INTO thread_message (key, thread, nodes) VALUES (?, ?, ?)", (key, thread, json.dumps(ids)))
         return changed
 
     def _move(self, source: int, target: int, target_name: str) -> dict[str, str]:
@@ -113,7 +115,7 @@ class ThreadStore:
         moved = db.execute("SELECT key, nodes FROM thread_message WHERE thread = ?", (source,)).fetchall()
         nodes = json.dumps(sorted({n for _, ns in moved for n in json.loads(ns)}))
         db.execute("UPDATE thread_message SET thread = ? WHERE thread = ?", (target, source))
-        db.execute(f"UPDATE thread_node SET thread = ? WHERE node {_IN_JSON}", (target, nodes))
+        db.execute(f"UPDATE thread_node SET thread = ? WHERE id {_IN_JSON}", (target, nodes))
         db.execute("DELETE FROM thread_info WHERE id = ?", (source,))
         return dict.fromkeys((k for k, _ in moved), target_name)
 
@@ -131,7 +133,7 @@ class ThreadStore:
         cost is the size of the threads touched, however many keys go.
         """
         db = self.db
-        touched: dict[int, set[str]] = {}  # thread -> ids the removed messages linked
+        touched: dict[int, set[int]] = {}  # thread -> node ids the removed messages linked
         for k in dict.fromkeys(keys):
             row = db.execute("DELETE FROM thread_message WHERE key = ? RETURNING thread, nodes", (k,)).fetchone()
             if row is not None:
@@ -141,14 +143,14 @@ class ThreadStore:
             changed.update(self._recompute(thread, dropped))
         return changed
 
-    def _recompute(self, thread: int, dropped: set[str]) -> dict[str, str]:
+    def _recompute(self, thread: int, dropped: set[int]) -> dict[str, str]:
         """Split `thread` into its connected parts after some members left; delete ids nobody links now."""
         db = self.db
         members = {k: json.loads(n) for k, n in
                    db.execute("SELECT key, nodes FROM thread_message WHERE thread = ?", (thread,))}
         linked = {n for nodes in members.values() for n in nodes}
         if dropped - linked:  # every id is linked by a member of its thread: ids no member links go
-            db.execute(f"DELETE FROM thread_node WHERE node {_IN_JSON}", (json.dumps(sorted(dropped - linked)),))
+            db.execute(f"DELETE FROM thread_node WHERE id {_IN_JSON}", (json.dumps(sorted(dropped - linked)),))
         if not members:
             db.execute("DELETE FROM thread_info WHERE id = ?", (thread,))
             return {}
@@ -162,7 +164,7 @@ class ThreadStore:
             new, name = self._new_thread(keys[0], len(keys))
             nodes = json.dumps(sorted({n for k in keys for n in members[k]}))
             db.execute(f"UPDATE thread_message SET thread = ? WHERE key {_IN_JSON}", (new, json.dumps(keys)))
-            db.execute(f"UPDATE thread_node SET thread = ? WHERE node {_IN_JSON}", (new, nodes))
+            db.execute(f"UPDATE thread_node SET thread = ? WHERE id {_IN_JSON}", (new, nodes))
             changed.update(dict.fromkeys(keys, name))
         return changed
 
@@ -213,11 +215,11 @@ class ThreadStore:
         return out
 
 
-def _components(members: dict[str, list[str]]) -> list[list[str]]:
-    """Message keys grouped by connectivity through shared ids (union-find over ids)."""
-    parent: dict[str, str] = {}
+def _components(members: dict[str, list[int]]) -> list[list[str]]:
+    """Message keys grouped by connectivity through shared ids (union-find over node ids and keys)."""
+    parent: dict[str | int, str | int] = {}
 
-    def find(x: str) -> str:
+    def find(x: str | int) -> str | int:
         root = x
         while parent.setdefault(root, root) != root:
             root = parent[root]
@@ -226,12 +228,12 @@ def _components(members: dict[str, list[str]]) -> list[list[str]]:
         return root
 
     for key, nodes in members.items():
-        k = find("\0" + key)  # keys and ids live in one union-find; NUL keeps them apart
+        k = find(key)  # keys (text) and node ids (integers) live in one union-find
         for n in nodes:
             parent[find(n)] = k  # k stays a root: only other roots are hung under it
-    groups: dict[str, list[str]] = {}
+    groups: dict[str | int, list[str]] = {}
     for key in members:
-        groups.setdefault(find("\0" + key), []).append(key)
+        groups.setdefault(find(key), []).append(key)
     return [sorted(keys) for keys in groups.values()]
 
 

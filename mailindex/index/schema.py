@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mailindex.record import Record
 
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MESSAGE_ID = "message_id"
 SORT_KEY = "sort_key"

@@ -159,13 +159,16 @@ THREADS = (
     """CREATE TABLE IF NOT EXISTS thread_message (
         key    TEXT NOT NULL UNIQUE,
         thread INTEGER NOT NULL,
-        nodes  TEXT NOT NULL  -- JSON list of the ids this message links: its Message-ID, then its references
+        nodes  TEXT NOT NULL  -- JSON list of the thread_node ids it links: its Message-ID, then its references
     )""",
     "CREATE INDEX IF NOT EXISTS thread_message_by_thread ON thread_message (thread)",
+    # Numbered, so each message lists the Message-IDs it links as small integers: a thread's ids
+    # are written once here, not once per message that names them.
     """CREATE TABLE IF NOT EXISTS thread_node (
-        node   TEXT PRIMARY KEY,  -- a Message-ID, of a message we have or only of one referenced (a ghost)
+        id     INTEGER PRIMARY KEY,
+        node   TEXT NOT NULL UNIQUE,  -- a Message-ID, of a message we have or only of one referenced (a ghost)
         thread INTEGER NOT NULL
-    ) WITHOUT ROWID""",
+    )""",
 )
 
 
