@@ -103,9 +103,8 @@ class ThreadStore:
                 if other != thread:
                     changed.update(self._move(other, thread, name))
             db.execute("UPDATE thread_info SET size = ? WHERE id = ?", (size, thread))
-        ids = [found[n][0] if n in found else
-               db.execute("INSERT INTO thread_node (node, thread) VALUES (?, ?) RETURNING id", (n, thread)).fetchone()[0]
-               for n in nodes]
+        new = "INSERT INTO thread_node (node, thread) VALUES (?, ?) RETURNING id"
+        ids = [found[n][0] if n in found else db.execute(new, (n, thread)).fetchone()[0] for n in nodes]
         db.execute("INSERT INTO thread_message (key, thread, nodes) VALUES (?, ?, ?)", (key, thread, json.dumps(ids)))
         return changed
 

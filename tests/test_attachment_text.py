@@ -271,7 +271,8 @@ def test_the_message_object_and_show_name_the_status_of_read_kinds_only() -> Non
     assert (bad["text_extracted"], bad["text_reason"]) == (False, rec.files[0].text_reason)
     assert good["text_extracted"] is True and "text_reason" not in good
     assert "text_extracted" not in pic and "text_reason" not in pic
-    shown = show_text(message_dict(decode_record_fields(encode_record(rec)), date_indexed=0, folders=["INBOX"], sources=[{"label": "s"}]))
+    fields = decode_record_fields(encode_record(rec))
+    shown = show_text(message_dict(fields, date_indexed=0, folders=["INBOX"], sources=[{"label": "s"}]))
     lines = [line for line in shown.splitlines() if line.startswith("file:")]
     assert lines[0].endswith(f"text unreadable ({rec.files[0].text_reason})")
     assert lines[1].endswith("part 3  text extracted") and lines[2].endswith("part 4")

@@ -229,8 +229,8 @@ class Messages:
             sources.setdefault(row["label"], {"label": row["label"], "resource_url": resource_url(row["location"])})
             folders.update(dict.fromkeys(orjson.loads(folders_json)))
             raw_file_list = raw_file_list or bool(row["raw_file_list"])
-        out = message_dict(decode_record_fields(blob), date_indexed=date_indexed, folders=list(folders), sources=list(sources.values()),
-                           raw_file_list=raw_file_list)
+        out = message_dict(decode_record_fields(blob), date_indexed=date_indexed, folders=list(folders),
+                           sources=list(sources.values()), raw_file_list=raw_file_list)
         if inc.body or inc.headers or inc.source or inc.flags:
             raw, flags = self._read(rowid, want_flags=inc.flags)
             if inc.body:

@@ -53,7 +53,7 @@ class Searcher:
              narrowed: Callable[[Query], Query] | None = None) -> list[int]:
         """Sort keys of one page of hits. Given `narrowed` (the question compiled for a window it is
         matched inside), the page is looked for first in a window of the newest (oldest) messages."""
-        window = self._window(WINDOW * (offset + limit), desc) if narrowed is not None else None
+        window = None if narrowed is None else self._window(WINDOW * (offset + limit), desc)
         if narrowed is not None and window is not None:  # every message outside sorts after every one inside
             inside = Query.boolean_query([(Occur.Must, narrowed(window)), (Occur.Must, window)])
             keys = self._page(inside, limit, offset, desc)
